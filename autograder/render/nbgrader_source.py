@@ -1,0 +1,319 @@
+"""Build nbgrader *source* notebooks from an assignment described as data.
+
+An assignment (defined in ``solutions/aN_*.py``) is a title and a sequence of parts:
+
+- :class:`Instructions` -- a read-only Markdown cell;
+- :class:`GivenCode` -- a read-only code cell every learner runs unchanged (loading data, say);
+- :class:`SolutionCode` -- a cell the learner writes; the reference answer sits between
+  ``### BEGIN SOLUTION`` and ``### END SOLUTION``, which ``nbgrader generate_assignment`` replaces
+  with a stub;
+- :class:`GradeCell` -- an autograded cell worth ``points``: visible lines every learner sees, and
+  optional lines between ``### BEGIN HIDDEN TESTS`` and ``### END HIDDEN TESTS`` that only the
+  grader runs (expected answers, grader-only data);
+- :class:`QuizAnswer` -- a question answered by assigning a plain variable: the prompt becomes
+  Markdown, the variable a solution cell, and the question itself (with its expected answer)
+  goes only into the hidden part of a test cell, where
+  :func:`autograder.checks.answers.check_answer` judges the variable.
+
+Every notebook starts with a read-only header cell that calls :func:`autograder.silence` before
+importing Keras, so that TensorFlow never writes to stderr in a grade cell (nbgrader scores such
+a cell 0 even when it passes).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import re
+import textwrap
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import nbformat
+
+from autograder import schema
+from autograder.schema import Choice, MultipleSelect, OutputShape, Question, SingleChoice
+
+BEGIN_SOLUTION = "### BEGIN SOLUTION"
+END_SOLUTION = "### END SOLUTION"
+BEGIN_HIDDEN = "### BEGIN HIDDEN TESTS"
+END_HIDDEN = "### END HIDDEN TESTS"
+NBGRADER_SCHEMA_VERSION = 3
+
+# The header every assignment starts with. `silence()` must run before `import keras`: the
+# backend and TensorFlow's C++ log level are read at import time.
+HEADER_SOURCE = """\
+# Run this cell first. It picks the Keras backend and keeps TensorFlow's log messages quiet.
+import os
+
+import autograder
+
+autograder.silence()
+
+import keras
+import numpy as np
+
+keras.utils.set_random_seed(0)
+# Tests lower COURSE_EPOCHS to train faster; leave it unset to train fully.
+EPOCHS_CAP = int(os.environ.get("COURSE_EPOCHS", "1000"))"""
+
+_SCHEMA_CLASSES = tuple(
+    name for name, value in vars(schema).items()
+    if dataclasses.is_dataclass(value) and isinstance(value, type)
+)
+_GRADE_ID = re.compile(r"^[A-Za-z0-9_-]+$")
+
+
+@dataclass(frozen=True)
+class Instructions:
+    """A read-only Markdown cell.
+
+    Attributes:
+        markdown: The text.
+    """
+
+    markdown: str
+
+
+@dataclass(frozen=True)
+class GivenCode:
+    """A read-only code cell the learner runs unchanged.
+
+    Attributes:
+        id: nbgrader cell id (letters, digits, ``-`` and ``_``).
+        source: The code.
+    """
+
+    id: str
+    source: str
+
+
+@dataclass(frozen=True)
+class SolutionCode:
+    """A cell the learner writes; the reference answer fills the solution region.
+
+    Attributes:
+        id: nbgrader cell id.
+        solution: The reference code, placed between the solution delimiters.
+        before: Lines kept above the region in the release (comments, a signature hint).
+    """
+
+    id: str
+    solution: str
+    before: str = ""
+
+
+@dataclass(frozen=True)
+class GradeCell:
+    """An autograded test cell.
+
+    Attributes:
+        id: nbgrader cell id, unique in the notebook.
+        points: Points for passing it.
+        visible: Lines every learner sees and can run.
+        hidden: Lines only the grader runs; removed from release and feedback.
+    """
+
+    id: str
+    points: float
+    visible: str
+    hidden: str = ""
+
+
+@dataclass(frozen=True)
+class QuizAnswer:
+    """A question answered by assigning a plain variable.
+
+    Attributes:
+        variable: Name the learner assigns, such as ``"output_shape"``.
+        question: The question, expected answer included (it goes only into hidden tests).
+        answer: The reference value, written into the solution region.
+        points: Points for a right answer.
+        how_to_answer: One sentence on the form of the value, such as "a tuple".
+    """
+
+    variable: str
+    question: Question
+    answer: Any
+    points: float = 1
+    how_to_answer: str = ""
+
+
+Part = Instructions | GivenCode | SolutionCode | GradeCell | QuizAnswer
+
+
+@dataclass(frozen=True)
+class Assignment:
+    """One nbgrader assignment with a single notebook.
+
+    Attributes:
+        name: Assignment and notebook name, such as ``"a1_shapes_and_compile"``.
+        title: Human title for the first Markdown cell.
+        introduction: Markdown shown under the title.
+        parts: The cells in order.
+    """
+
+    name: str
+    title: str
+    introduction: str
+    parts: tuple[Part, ...]
+
+    @property
+    def total_points(self) -> float:
+        """Sum of the points of every graded cell."""
+        return sum(p.points for p in self.parts if isinstance(p, GradeCell | QuizAnswer))
+
+
+def source_of(*objects: Callable[..., Any] | type) -> str:
+    """Return the source code of functions or classes, for a solution region.
+
+    Args:
+        *objects: Functions or classes defined in a ``solutions`` module.
+
+    Returns:
+        Their dedented source, separated by blank lines.
+    """
+    return "\n\n".join(textwrap.dedent(inspect.getsource(obj)).rstrip() for obj in objects)
+
+
+def _metadata(
+    grade_id: str, *, grade: bool = False, solution: bool = False, locked: bool = False,
+    points: float | None = None,
+) -> dict[str, Any]:
+    if not _GRADE_ID.match(grade_id):
+        raise ValueError(
+            f"Cell id {grade_id!r} may only hold letters, digits, '-' and '_' (nbgrader grade_id)."
+        )
+    meta: dict[str, Any] = {
+        "grade": grade, "grade_id": grade_id, "locked": locked,
+        "schema_version": NBGRADER_SCHEMA_VERSION, "solution": solution, "task": False,
+    }
+    if grade:
+        meta["points"] = points
+    return {"nbgrader": meta}
+
+
+def _markdown(grade_id: str, text: str) -> nbformat.NotebookNode:
+    return nbformat.v4.new_markdown_cell(
+        text.strip(), metadata=_metadata(grade_id, locked=True)
+    )
+
+
+def _solution_cell(grade_id: str, solution: str, before: str = "") -> nbformat.NotebookNode:
+    lines = [before.rstrip()] if before.strip() else []
+    lines += [BEGIN_SOLUTION, solution.strip("\n"), END_SOLUTION]
+    return nbformat.v4.new_code_cell(
+        "\n".join(lines), metadata=_metadata(grade_id, solution=True)
+    )
+
+
+def _test_cell(test: GradeCell) -> nbformat.NotebookNode:
+    lines = [test.visible.strip("\n")]
+    if test.hidden.strip():
+        lines += [BEGIN_HIDDEN, test.hidden.strip("\n"), END_HIDDEN]
+    return nbformat.v4.new_code_cell(
+        "\n".join(lines),
+        metadata=_metadata(test.id, grade=True, locked=True, points=test.points),
+    )
+
+
+def _question_literal(question: Question) -> str:
+    """A Python expression that rebuilds the question for a hidden test, without its prose."""
+    # The prompt, hints and worked solution are for learners; the check needs only the answer
+    # and the feedback, so the hidden test stays short.
+    blank = {"prompt": "", "hints": (), "solution": "", "topic": "", "mutants": ()}
+    if isinstance(question, OutputShape):
+        blank["code"] = ""  # shown in the Markdown already; only the shape is compared
+    return repr(dataclasses.replace(question, **blank))
+
+
+def _choices_markdown(question: Question) -> str:
+    if not isinstance(question, SingleChoice | MultipleSelect):
+        return ""
+    letters = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+    choices: Sequence[Choice] = question.choices
+    return "\n".join(f"- **{letters[i]}.** {c.text}" for i, c in enumerate(choices))
+
+
+def _quiz_cells(part: QuizAnswer) -> list[nbformat.NotebookNode]:
+    q = part.question
+    plural = "s" if part.points != 1 else ""
+    text = f"**Question `{part.variable}`** ({part.points:g} point{plural})"
+    text += f"\n\n{q.prompt.strip()}"
+    code = getattr(q, "code", "")
+    if code:
+        text += f"\n\n```python\n{code.strip()}\n```"
+    choices = _choices_markdown(q)
+    if choices:
+        text += f"\n\n{choices}"
+    if part.how_to_answer:
+        text += f"\n\nAssign your answer to `{part.variable}`: {part.how_to_answer}"
+    literal = _question_literal(q)
+    # Import every schema class the literal names (the question's kind, Choice, Mistake ...).
+    imports = sorted(name for name in _SCHEMA_CLASSES if re.search(rf"\b{name}\(", literal))
+    hidden = (
+        "from autograder.checks.answers import check_answer\n"
+        f"from autograder.schema import {', '.join(imports)}\n\n"
+        f"check_answer({literal}, {part.variable}).assert_passed();"
+    )
+    visible = (
+        f"assert {part.variable!r} in globals(), "
+        f"\"Assign your answer to a variable named {part.variable} in the cell above, "
+        "then run it.\""
+    )
+    return [
+        _markdown(f"{part.variable}-question", text),
+        _solution_cell(f"{part.variable}-answer", f"{part.variable} = {part.answer!r}"),
+        _test_cell(GradeCell(f"{part.variable}-test", part.points, visible, hidden)),
+    ]
+
+
+def render(assignment: Assignment) -> nbformat.NotebookNode:
+    """Build the nbgrader source notebook of an assignment.
+
+    Args:
+        assignment: The assignment.
+
+    Returns:
+        A notebook whose cells carry nbgrader metadata (schema version 3), ready to be written
+        to ``source/<name>/<name>.ipynb``.
+
+    Raises:
+        ValueError: When two cells share an id, naming it.
+    """
+    intro = f"# {assignment.title}\n\n{assignment.introduction.strip()}\n\n"
+    intro += f"This assignment is worth **{assignment.total_points:g} points**."
+    cells = [
+        _markdown("title", intro),
+        nbformat.v4.new_code_cell(HEADER_SOURCE, metadata=_metadata("header", locked=True)),
+    ]
+    for index, part in enumerate(assignment.parts):
+        if isinstance(part, Instructions):
+            cells.append(_markdown(f"instructions-{index}", part.markdown))
+        elif isinstance(part, GivenCode):
+            cells.append(
+                nbformat.v4.new_code_cell(
+                    part.source.strip("\n"), metadata=_metadata(part.id, locked=True)
+                )
+            )
+        elif isinstance(part, SolutionCode):
+            cells.append(_solution_cell(part.id, part.solution, part.before))
+        elif isinstance(part, GradeCell):
+            cells.append(_test_cell(part))
+        elif isinstance(part, QuizAnswer):
+            cells += _quiz_cells(part)
+        else:
+            raise TypeError(f"Unknown assignment part {part!r} in {assignment.name}.")
+    seen: set[str] = set()
+    for cell in cells:
+        grade_id = cell.metadata["nbgrader"]["grade_id"]
+        if grade_id in seen:
+            raise ValueError(f"Assignment {assignment.name}: two cells have the id {grade_id!r}.")
+        seen.add(grade_id)
+    nb = nbformat.v4.new_notebook(cells=cells)
+    nb.metadata["kernelspec"] = {
+        "name": "python3", "display_name": "Python 3", "language": "python",
+    }
+    nb.metadata["language_info"] = {"name": "python"}
+    return nb

@@ -1,0 +1,114 @@
+"""How fast is ``autograder grade`` compared with nbgrader's serial loop and bare execution?
+
+Builds the small test course (a shape answer, a multiple-choice answer and a digits model) with
+``--submissions`` reference submissions, then times on the same submissions:
+
+1. bare execution of every submitted notebook with nbclient, one after the other;
+2. serial ``nbgrader autograde ASSIGNMENT --force`` (every student, one process);
+3. ``autograder grade --workers N`` for N = 1, 2, 4.
+
+Prints wall times, the ratio grade(--workers 2) / serial nbgrader (target <= 0.55 on 2 cores),
+the per-submission overhead grade(--workers 1) / bare (target <= 1.2), and the peak memory of a
+worker and of its kernel. Timings depend on the machine and its load; nothing is asserted.
+
+Usage: ``.venv/bin/python benchmarks/grading_speed.py [--submissions 12] [--keep DIR]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "tests"))
+
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import _grading_course as course_kit  # noqa: E402 - the test course, shared with the tests
+
+from autograder.grading import load_results  # noqa: E402
+
+
+def bare_execution(course: Path, students: list[str]) -> float:
+    """Execute every submitted notebook with nbclient, serially; return the wall time."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    started = time.monotonic()
+    for student in students:
+        folder = course / "submitted" / student / course_kit.ASSIGNMENT
+        notebook = nbformat.read(folder / f"{course_kit.NOTEBOOK}.ipynb", as_version=4)
+        NotebookClient(notebook, timeout=600, kernel_name="python3",
+                       resources={"metadata": {"path": str(folder)}}).execute()
+    return time.monotonic() - started
+
+
+def serial_nbgrader(course: Path) -> float:
+    """Run ``nbgrader autograde`` for every student in one process; return the wall time."""
+    started = time.monotonic()
+    course_kit.nbgrader(course, "autograde", course_kit.ASSIGNMENT, "--force")
+    return time.monotonic() - started
+
+
+def autograder_grade(course: Path, workers: int) -> float:
+    """Run ``autograder grade --workers N``; return the wall time."""
+    started = time.monotonic()
+    subprocess.run([str(Path(sys.executable).parent / "autograder"), "grade", str(course),
+                    course_kit.ASSIGNMENT, "--workers", str(workers)], check=True,
+                   capture_output=True, env=course_kit.course_env())
+    return time.monotonic() - started
+
+
+def main() -> int:
+    """Build the course, time the three ways of grading, print the figures.
+
+    Returns:
+        0.
+    """
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--submissions", type=int, default=12)
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2, 4])
+    parser.add_argument("--keep", type=Path, default=None, help="build the course here and keep it")
+    args = parser.parse_args()
+
+    root = args.keep or Path(tempfile.mkdtemp(prefix="grading-speed-"))
+    course = course_kit.build_course(root / "course")
+    students = [f"s{index:02d}" for index in range(args.submissions)]
+    for student in students:
+        course_kit.plant(course, student, course_kit.REFERENCE)
+    print(f"{len(students)} submissions, {os.cpu_count()} cores, course at {course}")
+
+    bare = bare_execution(course, students)
+    print(f"bare nbclient execution, serial:    {bare:7.1f} s  ({bare / len(students):.1f} s each)")
+    serial = serial_nbgrader(course)
+    print(f"nbgrader autograde, serial:         {serial:7.1f} s")
+    walls: dict[int, float] = {}
+    for workers in args.workers:
+        walls[workers] = autograder_grade(course, workers)
+        print(f"autograder grade --workers {workers}:       {walls[workers]:7.1f} s")
+    results = load_results(course, course_kit.ASSIGNMENT)
+    assert all(result["score"] == result["max_score"] for result in results), "a reference failed"
+
+    if 2 in walls:
+        print(f"ratio grade(--workers 2) / serial nbgrader: {walls[2] / serial:.2f} "
+              f"(target <= 0.55)")
+    if 1 in walls:
+        print(f"per-submission overhead grade(--workers 1) / bare: {walls[1] / bare:.2f} "
+              f"(target <= 1.2)")
+    print(f"peak memory of a worker process: {max(r['peak_worker_mb'] for r in results):.0f} MB; "
+          f"of a submission's kernel: {max(r['peak_kernel_mb'] for r in results):.0f} MB "
+          f"(last run)")
+    if args.keep is None:
+        shutil.rmtree(root, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,217 @@
+"""Assignment 1, shapes and compile: reference answers and the assignment as data.
+
+The learner reads a small convolutional model and answers with plain variables (shapes, counts,
+a loss name, an activation), then writes a function that builds and compiles a model for one-hot
+labels. The expected answers below go only into the hidden tests of the source notebook.
+"""
+
+from __future__ import annotations
+
+import keras
+
+from autograder.render.nbgrader_source import (
+    Assignment,
+    GradeCell,
+    Instructions,
+    QuizAnswer,
+    SolutionCode,
+    source_of,
+)
+from autograder.schema import Choice, Mistake, Numeric, OutputShape, SingleChoice
+
+NAME = "a1_shapes_and_compile"
+
+# The model every question of this assignment is about. Kept as text so that the notebook shows
+# exactly what the tests of this module build.
+CONV_MODEL_CODE = """\
+model = keras.Sequential([
+    keras.Input(shape=(32, 32, 3)),
+    keras.layers.Conv2D(16, kernel_size=3, activation="relu"),
+    keras.layers.MaxPooling2D(pool_size=2),
+    keras.layers.Flatten(),
+    keras.layers.Dense(5, activation="softmax"),
+])"""
+
+# Reference answers (checked against the real model by tests/test_course.py).
+conv_output_shape = (None, 30, 30, 16)
+flatten_units = 3600
+output_shape = (None, 5)
+dense_params = 18005
+loss_name = "sparse_categorical_crossentropy"
+multilabel_activation = "sigmoid"
+
+_LOSS_CHOICES = (
+    Choice(
+        "binary_crossentropy",
+        "Binary cross-entropy treats every output unit as its own yes/no question; it fits one "
+        "sigmoid unit or multi-label outputs, not five mutually exclusive classes.",
+    ),
+    Choice(
+        "categorical_crossentropy",
+        "Categorical cross-entropy expects one-hot label rows such as [0, 0, 1, 0, 0]; these "
+        "labels are single integers, so Keras would complain about the label shape.",
+    ),
+    Choice(
+        "sparse_categorical_crossentropy",
+        "Integer class labels with a softmax over the classes take the sparse variant.",
+        correct=True,
+    ),
+    Choice(
+        "mean_squared_error",
+        "Mean squared error measures distances between numbers; class indices are names, not "
+        "quantities, so it trains a poor classifier.",
+    ),
+)
+
+_ACTIVATION_CHOICES = (
+    Choice(
+        "softmax",
+        "Softmax makes the tags compete for one unit of probability, so a photo cannot be both "
+        "'beach' and 'sunset' with high confidence.",
+    ),
+    Choice(
+        "sigmoid",
+        "Each tag gets its own independent probability between 0 and 1.",
+        correct=True,
+    ),
+    Choice("relu", "ReLU outputs are not bounded by 1, so they are not probabilities."),
+    Choice("linear", "A linear output gives unbounded scores, not probabilities."),
+)
+
+
+def build_compiled_model() -> keras.Model:
+    """Build and compile a classifier for 8x8 grey digit images with one-hot labels.
+
+    Returns:
+        A compiled model: input (8, 8, 1), a softmax over 10 classes, categorical
+        cross-entropy (the labels are one-hot rows) and accuracy as a metric.
+    """
+    model = keras.Sequential([
+        keras.Input(shape=(8, 8, 1)),
+        keras.layers.Flatten(),
+        keras.layers.Dense(32, activation="relu"),
+        keras.layers.Dense(10, activation="softmax"),
+    ])
+    model.compile(optimizer="adam", loss="categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
+def _shape_question(
+    qid: str, prompt: str, answer: tuple, mistakes: tuple[Mistake, ...]
+) -> OutputShape:
+    return OutputShape(
+        id=qid, prompt=prompt, hints=("Follow the shape through each layer in turn.",),
+        solution="", answer=answer, code=CONV_MODEL_CODE, mistakes=mistakes,
+    )
+
+
+QUESTIONS = (
+    QuizAnswer(
+        "conv_output_shape",
+        _shape_question(
+            "conv_output_shape",
+            "What is the output shape of the `Conv2D` layer in this model?",
+            conv_output_shape,
+            (
+                Mistake(
+                    (None, 32, 32, 16),
+                    "A 3x3 kernel with the default padding='valid' cannot be centred on the "
+                    "border pixels, so each spatial side shrinks by 2.",
+                ),
+                Mistake(
+                    (None, 30, 30, 3),
+                    "The last axis of a Conv2D output counts filters, not input channels.",
+                ),
+            ),
+        ),
+        conv_output_shape,
+        how_to_answer="a tuple such as `(None, 8, 8, 4)`, with None for the batch.",
+    ),
+    QuizAnswer(
+        "flatten_units",
+        Numeric(
+            id="flatten_units", prompt="How many numbers per image does the `Flatten` layer "
+            "output in this model?", hints=(), solution="", answer=float(flatten_units),
+            mistakes=(
+                Mistake(14400, "That is the size before pooling: MaxPooling2D(2) halves both "
+                        "spatial sides."),
+                Mistake(3072, "That is the size of the input image; follow it through the "
+                        "convolution and the pooling first."),
+            ),
+        ),
+        flatten_units,
+        how_to_answer="a whole number.",
+    ),
+    QuizAnswer(
+        "output_shape",
+        _shape_question(
+            "output_shape", "What is the shape of the model's output?", output_shape,
+            (Mistake((5,), "Keras keeps the batch dimension, shown as None, in front."),),
+        ),
+        output_shape,
+        how_to_answer="a tuple with None for the batch dimension.",
+    ),
+    QuizAnswer(
+        "dense_params",
+        Numeric(
+            id="dense_params", prompt="How many trainable parameters does the final `Dense` "
+            "layer have?", hints=(), solution="", answer=float(dense_params),
+            mistakes=(
+                Mistake(18000, "Each of the 5 units also has a bias."),
+                Mistake(3605, "Every unit connects to every flattened input, so multiply."),
+            ),
+        ),
+        dense_params,
+        how_to_answer="a whole number.",
+    ),
+    QuizAnswer(
+        "loss_name",
+        SingleChoice(
+            id="loss_name", prompt="This model is trained on labels that are integers from 0 "
+            "to 4 (one per image). Which loss should `compile` use?", hints=(), solution="",
+            choices=_LOSS_CHOICES,
+        ),
+        loss_name,
+        how_to_answer="the loss name as a string, or the letter of the choice.",
+    ),
+    QuizAnswer(
+        "multilabel_activation",
+        SingleChoice(
+            id="multilabel_activation", prompt="Another model tags photos with any number of "
+            "five tags at once (a photo can be both 'beach' and 'sunset'). Which activation "
+            "should its last `Dense(5)` layer use?", hints=(), solution="",
+            choices=_ACTIVATION_CHOICES,
+        ),
+        multilabel_activation,
+        how_to_answer="the activation name as a string, or the letter of the choice.",
+    ),
+)
+
+ASSIGNMENT = Assignment(
+    name=NAME,
+    title="Assignment 1: shapes and compile",
+    introduction=(
+        "Read the models below and answer each question by assigning a plain Python variable "
+        "in the cell under it; then build and compile a model of your own. Each answer is graded "
+        "on its own, so you earn credit for every part you get right. Run the first code cell "
+        "before anything else."
+    ),
+    parts=(
+        *QUESTIONS,
+        Instructions(
+            "## Build and compile a model\n\n"
+            "Write `build_compiled_model()`: it returns a **compiled** Keras model for 8x8 "
+            "greyscale digit images (input shape `(8, 8, 1)`) and 10 classes, trained on "
+            "**one-hot** label rows. Start with `keras.Input`, end with an output that fits "
+            "the labels, and choose the loss that matches one-hot labels."
+        ),
+        SolutionCode("build-compiled-model", source_of(build_compiled_model)),
+        GradeCell(
+            "build-compiled-model-test", 2,
+            "autograder.check_model(\n"
+            "    build_compiled_model(), input_shape=(8, 8, 1), num_classes=10,\n"
+            "    labels=\"one_hot\",\n"
+            ").assert_passed()",
+        ),
+    ),
+)

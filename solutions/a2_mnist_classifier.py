@@ -1,0 +1,124 @@
+"""Assignment 2, an MNIST classifier: reference answer and the assignment as data.
+
+The learner builds a compiled classifier for 28x28x1 digit images with integer labels and trains
+it on the 3,200-image learner split. The grader checks the model's shapes and loss, its accuracy
+on the learner's own test split, and (hidden) its accuracy on grader-only images.
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+
+from autograder.render.nbgrader_source import (
+    Assignment,
+    GivenCode,
+    GradeCell,
+    Instructions,
+    SolutionCode,
+    source_of,
+)
+
+NAME = "a2_mnist_classifier"
+MIN_ACCURACY = 0.9
+# A two-layer perceptron reaches about 0.92 on the grader's images after 2 epochs and 0.93
+# after 3 (measured on the 3,200 training images); 3 leaves a margin over MIN_ACCURACY.
+EPOCHS = 3
+
+
+def build_model() -> keras.Model:
+    """Build and compile a classifier for 28x28x1 MNIST images with integer labels.
+
+    Returns:
+        A compiled model with a softmax over the 10 digits and sparse categorical
+        cross-entropy.
+    """
+    model = keras.Sequential([
+        keras.Input(shape=(28, 28, 1)),
+        keras.layers.Flatten(),
+        keras.layers.Dense(128, activation="relu"),
+        keras.layers.Dense(10, activation="softmax"),
+    ])
+    model.compile(
+        optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"]
+    )
+    return model
+
+
+def train(model: keras.Model, x_train: np.ndarray, y_train: np.ndarray, epochs: int) -> keras.Model:
+    """Train the model quietly on the learner split.
+
+    Args:
+        model: A compiled model from :func:`build_model`.
+        x_train: Images, shape (n, 28, 28, 1).
+        y_train: Integer labels, shape (n,).
+        epochs: Passes over the training data.
+
+    Returns:
+        The same model, trained.
+    """
+    model.fit(x_train, y_train, epochs=epochs, batch_size=32, verbose=0)
+    return model
+
+
+LOAD_DATA = """\
+from autograder import data
+
+mnist = data.load_mnist()
+x_train, y_train = mnist.x_train, mnist.y_train
+x_test, y_test = mnist.x_test, mnist.y_test
+print(mnist.description)
+print("train:", x_train.shape, "test:", x_test.shape)"""
+
+ASSIGNMENT = Assignment(
+    name=NAME,
+    title="Assignment 2: an MNIST classifier",
+    introduction=(
+        "Build, compile and train a classifier for handwritten digits. You are graded on the "
+        "model's shapes and loss, on its accuracy on your test split, and on its accuracy on "
+        "images held back by the grader, which you never see: a model that memorised your "
+        "training images will not pass that part. Run the first code cell before anything else."
+    ),
+    parts=(
+        GivenCode("load-data", LOAD_DATA),
+        Instructions(
+            "## Part 1: build the model\n\n"
+            "Write `build_model()`: it returns a **compiled** model that takes images of shape "
+            "`(28, 28, 1)` and outputs one probability per digit (10 classes). The labels are "
+            "integers 0-9, not one-hot rows; pick the loss that fits them."
+        ),
+        SolutionCode("build-model", source_of(build_model)),
+        GradeCell(
+            "build-model-test", 2,
+            "autograder.check_model(\n"
+            "    build_model(), input_shape=(28, 28, 1), num_classes=10, labels=\"integer\"\n"
+            ").assert_passed()",
+        ),
+        Instructions(
+            "## Part 2: train it\n\n"
+            "Create `model = build_model()` and train it on `x_train, y_train`. A few epochs "
+            f"are enough to reach an accuracy of {MIN_ACCURACY} on unseen images; keep "
+            "`epochs=min(your_choice, EPOCHS_CAP)` so that the course's own tests can train "
+            "faster. Pass `verbose=0` to keep the notebook short."
+        ),
+        SolutionCode(
+            "train-model",
+            source_of(train) + "\n\n\n"
+            f"model = train(build_model(), x_train, y_train, epochs=min({EPOCHS}, EPOCHS_CAP))",
+        ),
+        GradeCell(
+            "test-accuracy", 1,
+            f"autograder.check_metrics(model, x_test, y_test, min_accuracy={MIN_ACCURACY})"
+            ".assert_passed()",
+        ),
+        GradeCell(
+            "holdout-accuracy", 3,
+            "# The grader also measures `model` on digit images you have not seen.\n"
+            "assert \"model\" in globals(), \"Train a model named `model` in the cell above.\"",
+            "holdout = autograder.data.load_holdout(\"mnist\")\n"
+            "autograder.check_metrics(\n"
+            f"    model, holdout.x, holdout.y, min_accuracy={MIN_ACCURACY}\n"
+            ").assert_passed();",
+        ),
+    ),
+)

@@ -1,0 +1,217 @@
+"""Assignment 3, imbalanced fraud: reference answers and the assignment as data.
+
+Only about 2 % of the generated transactions are fraud, so a model that always answers
+"legitimate" is 98 % accurate and useless. The learner states that baseline, trains a model that
+meets recall and precision targets on grader-only transactions (class weights and a decision
+threshold are the tools), and reports precision and recall on their own test split correctly.
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+from sklearn.metrics import precision_score, recall_score
+
+from autograder.render.nbgrader_source import (
+    Assignment,
+    GivenCode,
+    GradeCell,
+    Instructions,
+    QuizAnswer,
+    SolutionCode,
+    source_of,
+)
+from autograder.schema import Mistake, Numeric
+
+NAME = "a3_imbalanced_fraud"
+MIN_RECALL = 0.7
+MIN_PRECISION = 0.4
+# Measured on the grader's 2,000 transactions (40 frauds) after 10 epochs with fraud weighted 5x:
+# precision 0.60 and recall 0.80 at threshold 0.5, a margin over both targets.
+EPOCHS = 10
+THRESHOLD = 0.5
+# Share of legitimate transactions in the learner's test split (1,568 of 1,600).
+BASELINE_ACCURACY = 0.98
+
+
+def build_model() -> keras.Model:
+    """Build and compile a binary classifier for the 10 transaction features.
+
+    Returns:
+        A compiled model with one sigmoid unit (the probability of fraud) and binary
+        cross-entropy.
+    """
+    model = keras.Sequential([
+        keras.Input(shape=(10,)),
+        keras.layers.Dense(64, activation="relu"),
+        keras.layers.Dense(32, activation="relu"),
+        keras.layers.Dense(1, activation="sigmoid"),
+    ])
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate=3e-3), loss="binary_crossentropy")
+    return model
+
+
+def train(model: keras.Model, x_train: np.ndarray, y_train: np.ndarray, epochs: int) -> keras.Model:
+    """Train with fraud weighted up, so that missing a fraud costs more than a false alarm.
+
+    Args:
+        model: A compiled model from :func:`build_model`.
+        x_train: Features, shape (n, 10).
+        y_train: Labels, 1 for fraud.
+        epochs: Passes over the training data.
+
+    Returns:
+        The same model, trained.
+    """
+    model.fit(
+        x_train, y_train, epochs=epochs, batch_size=128, class_weight={0: 1.0, 1: 5.0}, verbose=0
+    )
+    return model
+
+
+def report(
+    model: keras.Model, x: np.ndarray, y: np.ndarray, threshold: float
+) -> tuple[float, float]:
+    """Precision and recall of the fraud class at a decision threshold.
+
+    Args:
+        model: The trained model.
+        x: Features.
+        y: True labels, 1 for fraud.
+        threshold: Probabilities at or above it count as fraud.
+
+    Returns:
+        ``(precision, recall)`` as plain floats.
+    """
+    predicted = (model.predict(x, verbose=0).ravel() >= threshold).astype(int)
+    precision = precision_score(y, predicted, zero_division=0)
+    recall = recall_score(y, predicted, zero_division=0)
+    return float(precision), float(recall)
+
+
+LOAD_DATA = """\
+from autograder import data
+
+fraud = data.load_fraud()
+x_train, y_train = fraud.x_train, fraud.y_train
+x_test, y_test = fraud.x_test, fraud.y_test
+print(fraud.description)
+print("fraud in train:", int(y_train.sum()), "of", len(y_train))"""
+
+BASELINE = QuizAnswer(
+    "baseline_accuracy",
+    Numeric(
+        id="baseline_accuracy",
+        prompt="A 'model' that labels **every** transaction in `x_test` as legitimate: what "
+        "accuracy does it get on `y_test`? Compute it from the labels.",
+        hints=(), solution="", answer=BASELINE_ACCURACY, tolerance=0.001,
+        mistakes=(
+            Mistake(0.02, "That is the share of fraud, which this model never finds: its "
+                    "accuracy counts the transactions it gets right."),
+            Mistake(0.5, "The classes are not balanced: count the legitimate rows in y_test."),
+        ),
+    ),
+    BASELINE_ACCURACY,
+    how_to_answer="a fraction between 0 and 1 (such as 0.75).",
+)
+
+_MESSAGE_PRECISION = (
+    "Your test_precision is {given:.4f}, but precision computed from `model` on x_test at your "
+    "threshold is {actual:.4f}. Precision is the share of transactions flagged as fraud that "
+    "really are fraud: true positives / (true positives + false positives). Predict "
+    "probabilities, compare them with `threshold`, then compute it."
+)
+_MESSAGE_RECALL = (
+    "Your test_recall is {given:.4f}, but recall computed from `model` on x_test at your "
+    "threshold is {actual:.4f}. Recall is the share of real frauds the model flags: "
+    "true positives / (true positives + false negatives). Predict probabilities, compare them "
+    "with `threshold`, then compute it."
+)
+
+
+def _reported_metric_test(test_id: str, variable: str, metric: str, message: str) -> GradeCell:
+    # The reference figure is recomputed at grading time from the learner's own model and data,
+    # so nothing about the expected value appears in the release.
+    return GradeCell(
+        test_id, 1,
+        f"assert {variable!r} in globals(), \"Assign your figure to `{variable}` above.\"",
+        f"_figures = autograder.check_metrics(model, x_test, y_test, threshold=threshold).metrics\n"
+        f"_given, _actual = float({variable}), float(_figures[{metric!r}])\n"
+        f"assert abs(_given - _actual) <= 0.01, {message!r}.format(given=_given, actual=_actual)",
+    )
+
+
+ASSIGNMENT = Assignment(
+    name=NAME,
+    title="Assignment 3: fraud on an imbalanced data set",
+    introduction=(
+        "About 2 % of these generated card transactions are fraud. You will see why accuracy "
+        "misleads here, train a model that finds fraud without drowning the bank in false "
+        "alarms, and report its precision and recall. The grader measures your model on "
+        f"transactions you never see: it needs a recall of at least {MIN_RECALL} and a "
+        f"precision of at least {MIN_PRECISION} for fraud (label 1). Run the first code cell "
+        "before anything else."
+    ),
+    parts=(
+        GivenCode("load-data", LOAD_DATA),
+        BASELINE,
+        Instructions(
+            "## Part 2: a model that finds fraud\n\n"
+            "Build a compiled model with one sigmoid output (the probability of fraud), train "
+            "it as `model`, and choose a decision threshold `threshold` between 0 and 1. Plain "
+            "training learns to always answer 'legitimate'; weigh the fraud class up with "
+            "`class_weight` in `fit` and then tune the threshold on your own test split. Use "
+            "`epochs=min(your_choice, EPOCHS_CAP)`."
+        ),
+        SolutionCode(
+            "train-model",
+            source_of(build_model, train) + "\n\n\n"
+            f"model = train(build_model(), x_train, y_train, epochs=min({EPOCHS}, EPOCHS_CAP))\n"
+            f"threshold = {THRESHOLD}",
+        ),
+        GradeCell(
+            "model-shape", 1,
+            "autograder.check_model(model, input_shape=(10,), num_classes=2, labels=\"integer\")"
+            ".assert_passed()\n"
+            "assert 0.0 < float(threshold) < 1.0, "
+            "\"Your threshold must lie strictly between 0 and 1.\"",
+        ),
+        GradeCell(
+            "holdout-recall", 2,
+            "# The grader measures recall on transactions you have not seen.\n"
+            "assert \"model\" in globals() and \"threshold\" in globals(), "
+            "\"Define `model` and `threshold` above.\"",
+            "holdout = autograder.data.load_holdout(\"fraud\")\n"
+            "autograder.check_metrics(\n"
+            f"    model, holdout.x, holdout.y, min_recall={MIN_RECALL}, threshold=threshold\n"
+            ").assert_passed();",
+        ),
+        GradeCell(
+            "holdout-precision", 2,
+            "# The grader measures precision on transactions you have not seen.\n"
+            "assert \"model\" in globals() and \"threshold\" in globals(), "
+            "\"Define `model` and `threshold` above.\"",
+            "holdout = autograder.data.load_holdout(\"fraud\")\n"
+            "autograder.check_metrics(\n"
+            f"    model, holdout.x, holdout.y, min_precision={MIN_PRECISION}, threshold=threshold\n"
+            ").assert_passed();",
+        ),
+        Instructions(
+            "## Part 3: report your metrics\n\n"
+            "Compute the precision and the recall of the fraud class for `model` on "
+            "`x_test, y_test` at your `threshold`, and assign them as plain floats to "
+            "`test_precision` and `test_recall`."
+        ),
+        SolutionCode(
+            "report-metrics",
+            source_of(report) + "\n\n\n"
+            "test_precision, test_recall = report(model, x_test, y_test, threshold)\n"
+            "print(f\"precision {test_precision:.3f}, recall {test_recall:.3f}\")",
+            before="from sklearn.metrics import precision_score, recall_score",
+        ),
+        _reported_metric_test(
+            "report-precision", "test_precision", "precision", _MESSAGE_PRECISION
+        ),
+        _reported_metric_test("report-recall", "test_recall", "recall", _MESSAGE_RECALL),
+    ),
+)

@@ -1,0 +1,320 @@
+"""check_model on real Keras models: right answers in many shapes pass, each mistake fails with
+a message naming its cause and fix, and nothing reaches stderr."""
+
+from __future__ import annotations
+
+import os
+import time
+import warnings
+
+import keras
+import numpy as np
+import pytest
+from _loud import everything_to_stderr, loud_model
+
+from autograder import check_model
+from autograder.result import Outcome
+
+L = keras.layers
+
+IMAGE = (28, 28, 1)
+FEATURES = (10,)
+
+
+def _compiled(model, loss):
+    if loss is not None:
+        model.compile(optimizer="adam", loss=loss)
+    return model
+
+
+def seq(*layers, shape=IMAGE, loss="sparse_categorical_crossentropy"):
+    """A tiny Sequential model that starts with keras.Input."""
+    return _compiled(keras.Sequential([keras.Input(shape), *layers]), loss)
+
+
+def mlp(units=10, activation="softmax", loss="sparse_categorical_crossentropy"):
+    return seq(L.Flatten(), L.Dense(4, activation="relu"), L.Dense(units, activation=activation),
+               loss=loss)
+
+
+def binary(units=1, activation="sigmoid", loss="binary_crossentropy"):
+    return seq(L.Dense(4, activation="relu"), L.Dense(units, activation=activation),
+               shape=FEATURES, loss=loss)
+
+
+def functional():
+    inputs = keras.Input(IMAGE)
+    hidden = L.Dense(4, activation="relu")(L.Flatten()(inputs))
+    model = keras.Model(inputs, L.Dense(10, activation="softmax")(hidden))
+    return _compiled(model, "sparse_categorical_crossentropy")
+
+
+class Subclassed(keras.Model):
+    """A subclassed classifier; built only when first called."""
+
+    def __init__(self, units=10, reshape_to=None):
+        super().__init__()
+        self.reshape = L.Reshape(reshape_to) if reshape_to else L.Flatten()
+        self.hidden = L.Dense(4, activation="relu")
+        self.out = L.Dense(units, activation="softmax")
+
+    def call(self, inputs):
+        return self.out(self.hidden(self.reshape(inputs)))
+
+
+def subclassed(**kwargs):
+    return _compiled(Subclassed(**kwargs), "sparse_categorical_crossentropy")
+
+
+def cnn():
+    return seq(L.Conv2D(2, 3, activation="relu"), L.MaxPooling2D(4), L.Flatten(),
+               L.Dense(10, activation="softmax"))
+
+
+def _non_negative_logit():
+    # Untrained logits can be >= 0 with many exact zeros (dead relu units, positive weights):
+    # that must not be mistaken for a relu output layer.
+    model = binary(activation=None, loss=keras.losses.BinaryCrossentropy(from_logits=True))
+    last = model.layers[-1]
+    last.set_weights([np.ones((4, 1), np.float32), np.zeros(1, np.float32)])
+    return model
+
+
+def two_outputs():
+    inputs = keras.Input(FEATURES)
+    model = keras.Model(inputs, [L.Dense(1, activation="sigmoid")(inputs),
+                                 L.Dense(1, activation="sigmoid")(inputs)])
+    return model
+
+
+RIGHT = {
+    "sequential softmax": (mlp, {}),
+    "functional": (functional, {}),
+    "subclassed, unbuilt": (subclassed, {}),
+    "separate Activation layer": (
+        lambda: seq(L.Flatten(), L.Dense(10), L.Activation("softmax")), {}),
+    "logits with from_logits=True": (
+        lambda: mlp(activation=None,
+                    loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True)), {}),
+    "loss given as a function": (
+        lambda: mlp(loss=keras.losses.sparse_categorical_crossentropy), {}),
+    "loss given as a class name": (lambda: mlp(loss="SparseCategoricalCrossentropy"), {}),
+    "loss given in a list": (lambda: mlp(loss=["sparse_categorical_crossentropy"]), {}),
+    "CNN": (cnn, {}),
+    "one-hot labels, categorical": (
+        lambda: mlp(loss="categorical_crossentropy"), {"labels": "one_hot"}),
+    "one-hot logits": (
+        lambda: mlp(activation=None,
+                    loss=keras.losses.CategoricalCrossentropy(from_logits=True)),
+        {"labels": "one_hot"}),
+    "binary, one sigmoid unit": (binary, {"num_classes": 2}),
+    "binary, one logit unit": (
+        lambda: binary(activation=None,
+                       loss=keras.losses.BinaryCrossentropy(from_logits=True)),
+        {"num_classes": 2}),
+    "binary logit that is never negative on the probe": (
+        lambda: _non_negative_logit(), {"num_classes": 2}),
+    "binary, focal loss": (
+        lambda: binary(loss=keras.losses.BinaryFocalCrossentropy()), {"num_classes": 2}),
+    "binary, two softmax units, integer labels": (
+        lambda: binary(2, "softmax", "sparse_categorical_crossentropy"), {"num_classes": 2}),
+    "binary, two softmax units, one-hot labels": (
+        lambda: binary(2, "softmax", "categorical_crossentropy"),
+        {"num_classes": 2, "labels": "one_hot"}),
+}
+
+
+def _task(kwargs):
+    task = {"input_shape": FEATURES if kwargs.get("num_classes") == 2 else IMAGE,
+            "num_classes": 10, "labels": "integer"}
+    task.update(kwargs)
+    return task
+
+
+@pytest.mark.parametrize("build, kwargs", RIGHT.values(), ids=RIGHT.keys())
+def test_right_answers_pass(build, kwargs):
+    res = check_model(build(), **_task(kwargs))
+    assert res.outcome is Outcome.PASSED, str(res)
+    assert "Your model maps a batch of shape" in res.message
+
+
+def test_unbuilt_sequential_passes_with_a_note_about_input():
+    model = _compiled(keras.Sequential([L.Flatten(), L.Dense(10, activation="softmax")]),
+                      "sparse_categorical_crossentropy")
+    res = check_model(model, input_shape=IMAGE, num_classes=10)
+    assert res.passed, str(res)
+    assert any("keras.Input(shape=(28, 28, 1))" in note for note in res.details)
+
+
+WRONG = {
+    "Dense on an image without Flatten": (
+        lambda: seq(L.Dense(4), L.Dense(10, activation="softmax")), {},
+        ["(None, 28, 28, 10)", "10 classes", "Flatten"]),
+    "too few output units": (
+        lambda: mlp(units=5), {}, ["(None, 5)", "10 classes", "10 units"]),
+    "two units for ten classes": (
+        lambda: mlp(units=2), {}, ["(None, 2)", "10 units"]),
+    "sigmoid over many classes": (
+        lambda: mlp(activation="sigmoid"), {}, ["sigmoid", "softmax", "sum"]),
+    "softmax on one unit": (
+        lambda: binary(activation="softmax"), {"num_classes": 2},
+        ["one output unit with softmax", "1.0", 'activation="sigmoid"']),
+    "linear output without from_logits": (
+        lambda: mlp(activation=None), {},
+        ["linear", "not probabilities", 'activation="softmax"', "from_logits=True"]),
+    "linear binary output without from_logits": (
+        lambda: binary(activation=None), {"num_classes": 2},
+        ["linear", 'activation="sigmoid"', "BinaryCrossentropy(from_logits=True)"]),
+    "probabilities into from_logits=True": (
+        lambda: mlp(loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True)), {},
+        ["already outputs probabilities", "from_logits=True", "second softmax"]),
+    "sigmoid into BinaryCrossentropy(from_logits=True)": (
+        lambda: binary(loss=keras.losses.BinaryCrossentropy(from_logits=True)),
+        {"num_classes": 2}, ["already outputs probabilities", "from_logits=True"]),
+    "categorical loss with integer labels": (
+        lambda: mlp(loss="categorical_crossentropy"), {},
+        ["integers", "one-hot", 'loss="sparse_categorical_crossentropy"']),
+    "sparse loss with one-hot labels": (
+        lambda: mlp(loss="sparse_categorical_crossentropy"), {"labels": "one_hot"},
+        ["one-hot", "integer class index", 'loss="categorical_crossentropy"']),
+    "binary_crossentropy on 10 classes": (
+        lambda: mlp(loss="binary_crossentropy"), {},
+        ["binary_crossentropy", "yes/no", 'loss="sparse_categorical_crossentropy"']),
+    "mse for classification": (
+        lambda: mlp(loss="mse"), {}, ["'mse'", "regression loss", "sparse_categorical"]),
+    "MeanSquaredError instance": (
+        lambda: binary(loss=keras.losses.MeanSquaredError()), {"num_classes": 2},
+        ["MeanSquaredError()", "regression loss", 'loss="binary_crossentropy"']),
+    "categorical loss on a single unit": (
+        lambda: binary(loss="categorical_crossentropy"), {"num_classes": 2},
+        ["single output unit", "always zero", 'loss="binary_crossentropy"']),
+    "never compiled": (
+        lambda: mlp(loss=None), {},
+        ["not been compiled", "model.compile(", '"sparse_categorical_crossentropy"']),
+    "never compiled, logits": (
+        lambda: mlp(activation=None, loss=None), {},
+        ["not been compiled", "SparseCategoricalCrossentropy(from_logits=True)"]),
+    "flat input for image data": (
+        lambda: seq(L.Dense(10, activation="softmax"), shape=(784,)), {},
+        ["(None, 784)", "(28, 28, 1)", "Flatten", "reshape"]),
+    "input of another image size": (
+        lambda: seq(L.Flatten(), L.Dense(10, activation="softmax"), shape=(8, 8, 1)), {},
+        ["(None, 8, 8, 1)", "(28, 28, 1)", "keras.Input(shape=(28, 28, 1))"]),
+    "subclassed model that cannot take the data": (
+        lambda: subclassed(reshape_to=(100,)), {},
+        ["Calling your model", "(None, 28, 28, 1)", "failed", "keras.Input(shape=(28, 28, 1))"]),
+    "relu output": (
+        lambda: mlp(activation="relu"), {}, ["relu", 'activation="softmax"']),
+    "one unit with one-hot labels": (
+        binary, {"num_classes": 2, "labels": "one_hot"}, ["one-hot", "2 columns", "Dense(2"]),
+    "two outputs": (
+        lambda: _compiled(two_outputs(), "binary_crossentropy"), {"num_classes": 2},
+        ["2 outputs", "single output"]),
+}
+
+
+@pytest.mark.parametrize("build, kwargs, words", WRONG.values(), ids=WRONG.keys())
+def test_mistakes_fail_naming_cause_and_fix(build, kwargs, words):
+    res = check_model(build(), **_task(kwargs))
+    assert res.outcome is Outcome.FAILED, str(res)
+    for word in words:
+        assert word in res.message, f"{word!r} missing from: {res.message}"
+
+
+def test_several_problems_are_all_reported():
+    # Sigmoid over ten classes and a one-hot loss for integer labels: the first problem is the
+    # message, the second is kept as a detail.
+    res = check_model(mlp(activation="sigmoid", loss="categorical_crossentropy"),
+                      input_shape=IMAGE, num_classes=10)
+    assert not res.passed
+    assert "softmax" in res.message
+    assert any("one-hot" in detail for detail in res.details)
+
+
+NOT_MODELS = {
+    "None": (None, ["received None", "return model"]),
+    "a string": ("my_model", ["a string ('my_model')", "model object"]),
+    "an array": (np.zeros((3, 10)), ["NumPy array of shape (3, 10)", "predictions"]),
+    "the Sequential class": (keras.Sequential, ["class Sequential", "model = Sequential("]),
+    "a layer": (L.Dense(3), ["keras.src.layers", "keras.Sequential([...])"]),
+    "a list of layers": ([L.Dense(3), L.Dense(2)], ["list of 2 items", "keras.Sequential"]),
+    "a number": (3, ["builtins.int", "Keras model"]),
+}
+
+
+@pytest.mark.parametrize("value, words", NOT_MODELS.values(), ids=NOT_MODELS.keys())
+def test_non_models_give_a_clear_error(value, words):
+    res = check_model(value, input_shape=FEATURES, num_classes=3)
+    assert res.outcome is Outcome.ERROR
+    assert "Expected a Keras model" in res.message
+    for word in words:
+        assert word in res.message, f"{word!r} missing from: {res.message}"
+
+
+def test_placeholder_is_not_attempted():
+    res = check_model(..., input_shape=IMAGE, num_classes=10)
+    assert res.outcome is Outcome.NOT_ATTEMPTED
+    assert "`...`" in res.message
+
+
+@pytest.mark.parametrize("kwargs, argument", [
+    ({"labels": "onehot"}, "labels"),
+    ({"num_classes": 1}, "num_classes"),
+    ({"num_classes": 2.5}, "num_classes"),
+    ({"input_shape": "28x28"}, "input_shape"),
+    ({"input_shape": (0, 3)}, "input_shape"),
+])
+def test_bad_task_arguments_raise_naming_the_argument(kwargs, argument):
+    task = {"input_shape": IMAGE, "num_classes": 10, **kwargs}
+    with pytest.raises(ValueError, match=argument):
+        check_model(mlp(), **task)
+
+
+SAVED = {
+    "right, string loss": (mlp, {}),
+    "right, logits": (
+        lambda: mlp(activation=None,
+                    loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True)), {}),
+    "right, binary": (binary, {"num_classes": 2}),
+    "wrong, mse": (lambda: mlp(loss="mse"), {}),
+    "wrong, no Flatten": (lambda: seq(L.Dense(10, activation="softmax")), {}),
+    "wrong, never compiled": (lambda: mlp(loss=None), {}),
+    "wrong, probabilities into from_logits": (
+        lambda: mlp(loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True)), {}),
+}
+
+
+@pytest.mark.parametrize("build, kwargs", SAVED.values(), ids=SAVED.keys())
+def test_reloaded_keras_file_is_judged_like_the_live_model(build, kwargs, tmp_path):
+    model = build()
+    path = tmp_path / "model.keras"
+    model.save(path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # optimizer state of an untrained model
+        loaded = keras.saving.load_model(path, safe_mode=True)
+    task = _task(kwargs)
+    assert check_model(loaded, **task).to_dict() == check_model(model, **task).to_dict()
+
+
+def test_nothing_reaches_stderr_even_with_everything_turned_on(capfd):
+    model = _compiled(loud_model(), "sparse_categorical_crossentropy")
+    with everything_to_stderr():
+        capfd.readouterr()
+        passing = check_model(model, input_shape=IMAGE, num_classes=10)
+        failing = check_model(model, input_shape=IMAGE, num_classes=3)
+        broken = check_model(model, input_shape=(5,), num_classes=10)
+        captured = capfd.readouterr()
+    assert passing.passed and not failing.passed and not broken.passed
+    assert captured.err == ""
+    # Once the check is over, stderr works again.
+    os.write(2, b"after\n")
+    assert "after" in capfd.readouterr().err
+
+
+def test_check_is_fast_once_keras_is_loaded():
+    check_model(cnn(), input_shape=IMAGE, num_classes=10)  # first call loads the backend's ops
+    model = cnn()
+    start = time.perf_counter()
+    res = check_model(model, input_shape=IMAGE, num_classes=10)
+    # The target is well under 1 s; the margin absorbs a busy shared machine.
+    assert res.passed and time.perf_counter() - start < 3.0

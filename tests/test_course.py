@@ -1,0 +1,425 @@
+"""The nbgrader course: reference solutions, ``build-course``, and the real nbgrader round trip.
+
+The round trip builds ONE course (a module fixture, so every test here runs on one xdist worker)
+and plants submissions for a few students:
+
+- ``reference``: every solution cell holds the reference answer;
+- ``noisy``: the reference answers, after code that prints to stderr, turns on every warning and
+  DEBUG logging -- grade cells must still score full marks;
+- ``blank``: the release notebook untouched;
+- ``half``: some answers right, one wrong, the rest untouched.
+
+Then it runs ``nbgrader autograde`` and ``generate_feedback`` and reads scores from the gradebook.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import numpy as np
+import pytest
+
+from autograder.course import MARKER, CourseDirError, CourseLayout, build_course
+from autograder.render.nbgrader_source import (
+    BEGIN_HIDDEN,
+    BEGIN_SOLUTION,
+    END_SOLUTION,
+    GradeCell,
+)
+
+REPO = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+# Reference training is already small; the cap keeps the tests quick on a shared machine while
+# every threshold still passes (measured: MNIST 2 epochs 0.92 >= 0.9).
+EPOCHS = "2"
+A1, A2, A3, A4 = (
+    "a1_shapes_and_compile", "a2_mnist_classifier", "a3_imbalanced_fraud", "a4_leaky_pipeline"
+)
+# Which students hand in which assignment; autograding costs a kernel per pair.
+# A3's grade cells work like A2's (check_metrics on grader-only rows), so the noisy copy skips it.
+PLAN = {
+    "reference": (A1, A2, A3, A4),
+    "noisy": (A1, A2, A4),
+    "blank": (A1, A2),
+    "half": (A1,),
+}
+NOISE = """\
+import logging, sys, warnings
+warnings.simplefilter("always")
+logging.basicConfig(level=logging.DEBUG, force=True)
+logging.getLogger().setLevel(logging.DEBUG)
+for _name in ("tensorflow", "keras", "absl"):
+    logging.getLogger(_name).setLevel(logging.DEBUG)
+print("learner's own debugging output", file=sys.stderr)
+warnings.warn("a warning the learner chose to see")
+"""
+
+
+# --------------------------------------------------------------------------- the solutions
+
+
+def _build(code: str) -> object:
+    import keras
+
+    namespace: dict = {"keras": keras}
+    exec(code, namespace)
+    return namespace["model"]
+
+
+def test_a1_reference_answers_match_keras() -> None:
+    from solutions import a1_shapes_and_compile as a1
+
+    model = _build(a1.CONV_MODEL_CODE)
+    conv, _, flatten, dense = model.layers
+    assert tuple(conv.output.shape) == a1.conv_output_shape
+    assert flatten.output.shape[-1] == a1.flatten_units
+    assert tuple(model.output_shape) == a1.output_shape
+    assert dense.count_params() == a1.dense_params
+
+
+def test_a1_questions_accept_reference_and_reject_mistakes() -> None:
+    from autograder.checks.answers import check_answer
+    from solutions import a1_shapes_and_compile as a1
+
+    for part in a1.QUESTIONS:
+        assert check_answer(part.question, part.answer).passed, part.variable
+        for mistake in getattr(part.question, "mistakes", ()):
+            verdict = check_answer(part.question, mistake.answer)
+            assert not verdict.passed and mistake.feedback in verdict.message
+    loss = next(p.question for p in a1.QUESTIONS if p.variable == "loss_name")
+    wrong = check_answer(loss, "categorical_crossentropy")
+    assert not wrong.passed and "one-hot" in wrong.message
+    assert "sparse_categorical_crossentropy" not in wrong.message
+
+
+def test_a1_compiled_model_passes_check_model() -> None:
+    import autograder
+    from solutions import a1_shapes_and_compile as a1
+
+    verdict = autograder.check_model(
+        a1.build_compiled_model(), input_shape=(8, 8, 1), num_classes=10, labels="one_hot"
+    )
+    assert verdict.passed, str(verdict)
+
+
+@pytest.mark.slow
+def test_a2_reference_reaches_accuracy_on_holdout() -> None:
+    import autograder
+    from autograder import data
+    from solutions import a2_mnist_classifier as a2
+
+    mnist = data.load_mnist()
+    model = a2.train(a2.build_model(), mnist.x_train, mnist.y_train, epochs=int(EPOCHS))
+    holdout = data.load_holdout("mnist")
+    verdict = autograder.check_metrics(
+        model, holdout.x, holdout.y, min_accuracy=a2.MIN_ACCURACY
+    )
+    assert verdict.passed, str(verdict)
+
+
+@pytest.mark.slow
+def test_a3_reference_meets_targets_and_reports_figures() -> None:
+    import autograder
+    from autograder import data
+    from solutions import a3_imbalanced_fraud as a3
+
+    fraud = data.load_fraud()
+    assert float((fraud.y_test == 0).mean()) == pytest.approx(a3.BASELINE_ACCURACY, abs=1e-9)
+    model = a3.train(a3.build_model(), fraud.x_train, fraud.y_train, epochs=a3.EPOCHS)
+    holdout = data.load_holdout("fraud")
+    verdict = autograder.check_metrics(
+        model, holdout.x, holdout.y, min_recall=a3.MIN_RECALL,
+        min_precision=a3.MIN_PRECISION, threshold=a3.THRESHOLD,
+    )
+    assert verdict.passed, str(verdict)
+    precision, recall = a3.report(model, fraud.x_test, fraud.y_test, a3.THRESHOLD)
+    figures = autograder.check_metrics(
+        model, fraud.x_test, fraud.y_test, threshold=a3.THRESHOLD
+    ).metrics
+    assert precision == pytest.approx(figures["precision"], abs=1e-6)
+    assert recall == pytest.approx(figures["recall"], abs=1e-6)
+
+
+def test_a4_split_is_clean_and_the_leaky_one_is_caught() -> None:
+    import autograder
+    from autograder import data
+    from solutions import a4_leaky_pipeline as a4
+
+    cancer = data.load_breast_cancer()
+    x = np.concatenate([cancer.x_train, cancer.x_test])
+    y = np.concatenate([cancer.y_train, cancer.y_test])
+    x_train, x_test, _, _, scaler = a4.split_and_scale(x, y)
+    assert autograder.check_split(x_train, x_test, scaler=scaler).passed
+    # The pipeline the learner is told to fix must fail both checks.
+    from sklearn.model_selection import train_test_split  # noqa: F401 (used by the exec)
+    from sklearn.preprocessing import StandardScaler  # noqa: F401
+
+    namespace = {"np": np, "x": x, "y": y, "build_model": a4.build_model,
+                 "train_test_split": train_test_split, "StandardScaler": StandardScaler}
+    leaky_split = a4.LEAKY_PIPELINE.split("model = build_model()")[0]
+    exec(leaky_split, namespace)
+    assert not autograder.check_split(namespace["x_train"], namespace["x_test"]).passed
+    leaky_scaler = autograder.check_split(
+        x_train, x_test, scaler=StandardScaler().fit(np.concatenate([x_train, x_test]))
+    )
+    assert not leaky_scaler.passed
+
+
+# --------------------------------------------------------------------------- build-course
+
+
+def test_build_course_refuses_a_foreign_directory(tmp_path: Path) -> None:
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(CourseDirError, match="not empty"):
+        build_course(tmp_path)
+    result = subprocess.run(
+        [str(BIN / "autograder"), "build-course", str(tmp_path)],
+        capture_output=True, text=True, env=_env(), timeout=300,
+    )
+    assert result.returncode == 2
+    assert "--force" in result.stderr and "Traceback" not in result.stderr
+    assert (tmp_path / "notes.txt").read_text() == "mine"
+
+
+# --------------------------------------------------------------------------- nbgrader round trip
+
+
+def _env() -> dict[str, str]:
+    # nbgrader runs `alembic` from PATH when it creates the gradebook: the venv's bin must be on it.
+    return {
+        **os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+        "COURSE_EPOCHS": EPOCHS, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "3",
+    }
+
+
+def _nbgrader(course: Path, *args: str) -> None:
+    result = subprocess.run(
+        [str(BIN / "nbgrader"), *args], cwd=course, capture_output=True, text=True,
+        env=_env(), timeout=900,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "[ERROR]" not in result.stderr.replace("| ERROR]", "[ERROR]"), result.stderr[-3000:]
+
+
+def _solutions(source: nbformat.NotebookNode) -> dict[str, str]:
+    """Reference code of each solution cell, delimiters removed, by grade id."""
+    answers = {}
+    for cell in source.cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if meta.get("solution"):
+            lines = [
+                line for line in cell.source.splitlines()
+                if line.strip() not in (BEGIN_SOLUTION, END_SOLUTION)
+            ]
+            answers[meta["grade_id"]] = "\n".join(lines)
+    return answers
+
+
+def _regions(source: nbformat.NotebookNode) -> list[list[str]]:
+    """The non-blank lines inside each solution region."""
+    regions = []
+    for cell in source.cells:
+        if BEGIN_SOLUTION in cell.source:
+            inside = cell.source.split(BEGIN_SOLUTION, 1)[1].split(END_SOLUTION, 1)[0]
+            regions.append([line.strip() for line in inside.splitlines() if line.strip()])
+    return regions
+
+
+def _cell_text(path: Path) -> str:
+    return "\n".join(cell.source for cell in nbformat.read(path, as_version=4).cells)
+
+
+def _plant(layout: CourseLayout, student: str, assignment: str, answers: dict[str, str]) -> None:
+    release = nbformat.read(layout.release(assignment), as_version=4)
+    submission = copy.deepcopy(release)
+    for cell in submission.cells:
+        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if grade_id in answers:
+            cell.source = answers[grade_id]
+    target = layout.submitted(student, assignment)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(submission, target)
+    (target.parent / "timestamp.txt").write_text("2026-01-01 12:00:00.000000 UTC")
+
+
+def _half_answers(solutions: dict[str, str]) -> dict[str, str]:
+    # Two answers right, one wrong, the rest untouched.
+    return {
+        "conv_output_shape-answer": solutions["conv_output_shape-answer"],
+        "output_shape-answer": "output_shape = '(none, 5)'",
+        "loss_name-answer": "loss_name = 'categorical_crossentropy'",
+    }
+
+
+@pytest.fixture(scope="module")
+def course(tmp_path_factory: pytest.TempPathFactory) -> CourseLayout:
+    """A course built, released, planted, autograded and with feedback generated."""
+    root = tmp_path_factory.mktemp("course")
+    result = subprocess.run(
+        [str(BIN / "autograder"), "build-course", str(root)],
+        capture_output=True, text=True, env=_env(), timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == "", result.stderr
+    layout = CourseLayout(
+        root, root / "nbgrader_config.py", root / "gradebook.db",
+        {name: root / "source" / name / f"{name}.ipynb" for name in (A1, A2, A3, A4)},
+    )
+    # One nbgrader process per step: nbgrader expands the `*` over source/ and submitted/.
+    _nbgrader(root, "generate_assignment", "*")
+    for assignment in layout.assignments:
+        source = nbformat.read(layout.notebooks[assignment], as_version=4)
+        solutions = _solutions(source)
+        noisy = {key: NOISE + code for key, code in solutions.items()}
+        plans = {"reference": solutions, "noisy": noisy, "blank": {},
+                 "half": _half_answers(solutions) if assignment == A1 else {}}
+        for student, assignments in PLAN.items():
+            if assignment in assignments:
+                _plant(layout, student, assignment, plans[student])
+    _nbgrader(root, "autograde", "*")
+    _nbgrader(root, "generate_feedback", "*")
+    return layout
+
+
+def _scores(layout: CourseLayout, assignment: str, student: str) -> dict[str, float]:
+    from nbgrader.api import Gradebook
+
+    url = f"sqlite:///{layout.gradebook}"
+    with Gradebook(url, "keras-classroom") as gradebook:
+        submission = gradebook.find_submission(assignment, student)
+        return {
+            grade.name: grade.score
+            for notebook in submission.notebooks for grade in notebook.grades
+        }
+
+
+def _max_points(layout: CourseLayout, assignment: str) -> dict[str, float]:
+    source = nbformat.read(layout.notebooks[assignment], as_version=4)
+    return {
+        cell.metadata.nbgrader.grade_id: cell.metadata.nbgrader.points
+        for cell in source.cells if cell.metadata.get("nbgrader", {}).get("grade")
+    }
+
+
+pytestmark = pytest.mark.xdist_group("nbgrader-course")
+
+
+@pytest.mark.nbgrader
+def test_build_course_writes_the_documented_layout(course: CourseLayout) -> None:
+    marker = json.loads((course.root / MARKER).read_text())
+    assert marker["assignments"] == [A1, A2, A3, A4]
+    config = course.config.read_text()
+    assert f"sqlite:///{course.root}/gradebook.db?timeout=60" in config
+    assert "c.Execute.timeout" in config and "ClearHiddenTests" in config
+    for assignment in course.assignments:
+        cells = nbformat.read(course.notebooks[assignment], as_version=4).cells
+        header = cells[1].source
+        assert header.index("autograder.silence()") < header.index("import keras")
+        assert cells[1].metadata.nbgrader["locked"] and not cells[1].metadata.nbgrader["grade"]
+        tests = [c for c in cells if c.metadata.nbgrader.get("grade")]
+        assert len(tests) >= 3, "every assignment gives partial credit over several tests"
+
+
+@pytest.mark.nbgrader
+def test_rebuilding_keeps_submissions(course: CourseLayout, tmp_path: Path) -> None:
+    # Rebuild a copy: the marker lets build-course overwrite its own files, and only those.
+    import shutil
+
+    copy_root = tmp_path / "copy"
+    shutil.copytree(course.root, copy_root, ignore=shutil.ignore_patterns("autograded", "feedback"))
+    rebuilt = build_course(copy_root)
+    assert rebuilt.assignments == course.assignments
+    assert (copy_root / "submitted" / "reference" / A1).is_dir()
+
+
+@pytest.mark.nbgrader
+@pytest.mark.parametrize(
+    ("student", "assignment"),
+    [(student, a) for student in ("reference", "noisy") for a in PLAN[student]],
+)
+def test_reference_solutions_get_full_marks(
+    course: CourseLayout, student: str, assignment: str
+) -> None:
+    scores = _scores(course, assignment, student)
+    assert scores == _max_points(course, assignment)
+
+
+@pytest.mark.nbgrader
+def test_noisy_solution_cells_did_write_to_stderr(course: CourseLayout) -> None:
+    # Guard against a test that cannot fail: the noise really reached the notebook.
+    nb = nbformat.read(course.autograded("noisy", A2), as_version=4)
+    stderr = [
+        out.text for cell in nb.cells if cell.metadata.get("nbgrader", {}).get("solution")
+        for out in cell.get("outputs", []) if out.get("name") == "stderr"
+    ]
+    assert any("learner's own debugging output" in text for text in stderr)
+    grade_stderr = [
+        out for cell in nb.cells if cell.metadata.get("nbgrader", {}).get("grade")
+        for out in cell.get("outputs", []) if out.get("name") == "stderr"
+    ]
+    assert grade_stderr == []
+
+
+@pytest.mark.nbgrader
+@pytest.mark.parametrize("assignment", PLAN["blank"])
+def test_untouched_release_scores_zero(course: CourseLayout, assignment: str) -> None:
+    scores = _scores(course, assignment, "blank")
+    assert set(scores) == set(_max_points(course, assignment))
+    assert sum(scores.values()) == 0
+
+
+@pytest.mark.nbgrader
+def test_half_done_gets_partial_credit(course: CourseLayout) -> None:
+    scores = _scores(course, A1, "half")
+    assert scores["conv_output_shape-test"] == 1
+    assert scores["output_shape-test"] == 1
+    assert scores["loss_name-test"] == 0
+    assert 0 < sum(scores.values()) < sum(_max_points(course, A1).values())
+
+
+@pytest.mark.nbgrader
+def test_feedback_hides_hidden_tests_and_grader_data(course: CourseLayout) -> None:
+    for student, assignments in PLAN.items():
+        for assignment in assignments:
+            html = course.feedback(student, assignment).read_text()
+            assert "HIDDEN TESTS" not in html
+            assert "load_holdout" not in html and "holdout" not in html.lower()
+            assert "check_answer(" not in html and "autograder.schema" not in html
+    # A failing hidden test still tells the learner why, in the check's own words.
+    html = course.feedback("half", A1).read_text()
+    assert "one-hot" in html
+    assert "sparse_categorical_crossentropy" not in html
+
+
+@pytest.mark.nbgrader
+def test_release_holds_no_solutions_hidden_tests_or_answers(course: CourseLayout) -> None:
+    from solutions import a1_shapes_and_compile as a1
+
+    for assignment in course.assignments:
+        release = _cell_text(course.release(assignment))
+        source = nbformat.read(course.notebooks[assignment], as_version=4)
+        assert BEGIN_HIDDEN not in release and BEGIN_SOLUTION not in release
+        assert "load_holdout" not in release and "check_answer" not in release
+        for region in _regions(source):
+            assert not all(line in release for line in region), region[:5]
+    release = _cell_text(course.release(A1))
+    for value in (a1.conv_output_shape, a1.output_shape, a1.dense_params, a1.flatten_units):
+        assert repr(value) not in release
+    assert re.search(r"sparse_categorical_crossentropy", release)  # a listed choice, not marked
+    assert '"correct"' not in release and "correct=True" not in release
+
+
+def test_test_cells_are_locked_and_hidden_parts_only_in_source() -> None:
+    from solutions import assignments
+
+    for assignment in assignments():
+        for part in assignment.parts:
+            if isinstance(part, GradeCell) and "load_holdout" in part.visible:
+                pytest.fail(f"{assignment.name}/{part.id} shows grader-only data")

@@ -1,0 +1,317 @@
+"""``autograder grade``: exports, verification outside the kernel, the gradebook, the command line.
+
+Fast tests use real files and real Keras models without nbgrader; the course tests use the
+shared fixture course graded once by the real ``autograder grade`` command.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from _grading_course import (
+    ASSIGNMENT,
+    NOTEBOOK,
+    GradedCourse,
+    gradebook_scores,
+    manifest,
+    results,
+    shared_graded_course,
+)
+
+from autograder import export
+from autograder.manifest import CheckSpec, Manifest, ManifestError, answer_task, checks_task
+from autograder.manifest import load as load_manifest
+from autograder.verify import same_answer, verify_submission
+
+
+class AlwaysEqual:
+    def __eq__(self, other: object) -> bool:
+        return True
+
+    __hash__ = object.__hash__
+
+
+class SneakyInt(int):
+    def __eq__(self, other: object) -> bool:
+        return True
+
+    __hash__ = int.__hash__
+
+
+@pytest.fixture()
+def exports(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    folder = tmp_path / "exports"
+    monkeypatch.setenv(export.ENV_VAR, str(folder))
+    return folder
+
+
+# --------------------------------------------------------------------------- export and verify
+
+
+@pytest.mark.parametrize(("value", "plain"), [
+    ((None, 10), [None, 10]),
+    ([1, 2.5, "a", True], [1, 2.5, "a", True]),
+    (np.int64(7), 7),
+    (np.float32(0.5), 0.5),
+])
+def test_plain_values_cross_the_boundary(value: object, plain: object) -> None:
+    assert export.plain(value) == plain
+
+
+@pytest.mark.parametrize("value", [AlwaysEqual(), SneakyInt(3), [1, AlwaysEqual()],
+                                   {"a": 1}, float("nan"), type("MyList", (list,), {})([1])])
+def test_objects_that_are_not_plain_data_are_rejected(value: object) -> None:
+    with pytest.raises(export.Rejected):
+        export.plain(value)
+
+
+def test_exports_do_nothing_outside_grading(tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(export.ENV_VAR, raising=False)
+    monkeypatch.chdir(tmp_path)
+    export.answer("x", 1)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_answers_are_verified_by_type_and_value(exports: Path) -> None:
+    task = answer_task("nb", "q", "flag", 1, True)
+    tasks = Manifest("a", (task, answer_task("nb", "shape", "shape", 2, (None, 10))))
+    export.answer("flag", 1)  # 1 == True in Python, but it is not the answer True
+    export.answer("shape", (None, 10))
+    verdicts = {v.grade_id: v for v in verify_submission(tasks, exports)}
+    assert verdicts["q"].score == 0.0 and verdicts["q"].outcome == "failed"
+    assert verdicts["shape"].score == 2.0 and verdicts["shape"].answer == [None, 10]
+
+
+def test_rigged_answer_is_recorded_as_rejected_and_scores_zero(exports: Path) -> None:
+    export.answer("loss", AlwaysEqual())
+    verdict = verify_submission(
+        Manifest("a", (answer_task("nb", "q", "loss", 1, "mse"),)), exports)[0]
+    assert verdict.score == 0.0
+    assert "not plain data" in verdict.message and "AlwaysEqual" in verdict.message
+
+
+def test_missing_export_is_not_attempted(tmp_path: Path) -> None:
+    verdict = verify_submission(
+        Manifest("a", (answer_task("nb", "q", "loss", 1, "mse"),)), tmp_path / "none")[0]
+    assert (verdict.outcome, verdict.score) == ("not attempted", 0.0)
+
+
+def test_symlinked_export_is_ignored(exports: Path, tmp_path: Path) -> None:
+    target = tmp_path / "elsewhere.json"
+    target.write_text(json.dumps({"value": "mse"}))
+    exports.mkdir()
+    (exports / "answer-loss.json").symlink_to(target)
+    verdict = verify_submission(
+        Manifest("a", (answer_task("nb", "q", "loss", 1, "mse"),)), exports)[0]
+    assert verdict.score == 0.0
+
+
+@pytest.mark.parametrize(("given", "expected", "options", "match"), [
+    (0.301, 0.3, {"tolerance": 0.01}, True),
+    (0.35, 0.3, {"tolerance": 0.01}, False),
+    (" Softmax ", "softmax", {"casefold": True}, True),
+    ("Softmax", "softmax", {}, False),
+    ([None, 10], [None, 10], {}, True),
+    ([None, 10, 1], [None, 10], {}, False),
+    ("10", 10, {}, False),
+])
+def test_same_answer(given: object, expected: object, options: dict, match: bool) -> None:
+    assert same_answer(given, expected, **options) is match
+
+
+def _tiny_model(*layers: object) -> object:
+    import keras
+
+    model = keras.Sequential([keras.Input(shape=(4,)), *layers,
+                              keras.layers.Dense(3, activation="softmax")])
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    return model
+
+
+def test_model_export_is_loaded_safely_and_checked(exports: Path) -> None:
+    import keras
+
+    export.model("net", _tiny_model())
+    export.model("lam", _tiny_model(keras.layers.Lambda(lambda t: t * 2)))
+    spec = CheckSpec("check_model", ("@net",), {"input_shape": [4], "num_classes": 3})
+    lam = CheckSpec("check_model", ("@lam",), {"input_shape": [4], "num_classes": 3})
+    tasks = Manifest("a", (checks_task("nb", "m", "net", 2, [spec]),
+                           checks_task("nb", "l", "lam", 2, [lam])))
+    verdicts = {v.grade_id: v for v in verify_submission(tasks, exports)}
+    assert verdicts["m"].score == 2.0, verdicts["m"].message
+    assert verdicts["l"].score == 0.0 and "safe_mode" in verdicts["l"].message
+
+
+def test_not_a_model_is_recorded(exports: Path) -> None:
+    export.model("net", "a string")
+    spec = CheckSpec("check_model", ("@net",), {"input_shape": [4], "num_classes": 3})
+    verdict = verify_submission(Manifest("a", (checks_task("nb", "m", "net", 1, [spec]),)),
+                                exports)[0]
+    assert verdict.score == 0.0 and "not a Keras model" in verdict.message
+
+
+def test_split_and_scaler_are_verified_from_arrays(exports: Path) -> None:
+    from sklearn.preprocessing import StandardScaler
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(100, 3))
+    x_train, x_test = x[:80], x[80:]
+    export.arrays("split", x_train=x_train, x_test=x_test)
+    export.scaler("good", StandardScaler().fit(x_train))
+    export.scaler("leaky", StandardScaler().fit(x))
+    tasks = Manifest("a", tuple(
+        checks_task("nb", name, name, 1, [CheckSpec(
+            "check_split", ("@split.x_train", "@split.x_test"), {"scaler": f"@{name}"})])
+        for name in ("good", "leaky")))
+    verdicts = {v.grade_id: v for v in verify_submission(tasks, exports)}
+    assert verdicts["good"].score == 1.0, verdicts["good"].message
+    assert verdicts["leaky"].score == 0.0
+
+
+# --------------------------------------------------------------------------- manifest
+
+
+def test_manifest_round_trip(tmp_path: Path) -> None:
+    written = manifest().write(tmp_path)
+    assert written == tmp_path / "grader" / f"{ASSIGNMENT}.json"
+    assert load_manifest(tmp_path, ASSIGNMENT) == manifest()
+
+
+def test_manifest_errors_name_the_file(tmp_path: Path) -> None:
+    with pytest.raises(ManifestError, match="No grading manifest at"):
+        load_manifest(tmp_path, "a9")
+    (tmp_path / "grader").mkdir()
+    (tmp_path / "grader" / "a9.json").write_text('{"schema_version": 1, "tasks": [')
+    with pytest.raises(ManifestError, match=r"a9\.json, line 1"):
+        load_manifest(tmp_path, "a9")
+    with pytest.raises(ManifestError, match="unknown check"):
+        Manifest("a", (checks_task("nb", "g", "m", 1, [CheckSpec("check_magic")]),))
+    with pytest.raises(ManifestError, match="not among the choices"):
+        Manifest("a", (answer_task("nb", "g", "m", 1, "z", choices=["a", "b"]),))
+
+
+# --------------------------------------------------------------------------- the gradebook
+
+
+def _write_grades(db_url: str, student: str, scores: dict[str, float], barrier: object) -> None:
+    from autograder.grading import record_grades
+    from autograder.verify import Verdict
+
+    verdicts = [Verdict(NOTEBOOK, grade_id, grade_id, 2.0, score, "passed", "")
+                for grade_id, score in scores.items()]
+    barrier.wait()  # every writer starts at the same moment
+    record_grades(db_url, ASSIGNMENT, student, verdicts, course="grading-test")
+
+
+@pytest.fixture(scope="module")
+def graded_course(tmp_path_factory: pytest.TempPathFactory) -> GradedCourse:
+    """The fixture course, every planted submission graded once by `autograder grade`."""
+    return shared_graded_course(tmp_path_factory)
+
+
+@pytest.mark.nbgrader
+@pytest.mark.slow
+@pytest.mark.xdist_group("grading")
+def test_sixteen_graders_on_one_sqlite_gradebook_lose_no_grade(
+        graded_course: GradedCourse, tmp_path: Path) -> None:
+    from nbgrader.api import Gradebook
+
+    from autograder.grading import gradebook_url
+
+    shutil.copy(graded_course.path / "gradebook.db", tmp_path / "gradebook.db")
+    (tmp_path / "nbgrader_config.py").write_text("c = get_config()\n")
+    db_url = gradebook_url(tmp_path)
+    assert db_url.endswith("?timeout=60")
+    writers = 16
+    expected = {f"load{i:02d}": {"shape_test": i / 16, "loss_test": 1.0, "model_test": i / 8}
+                for i in range(writers)}
+    context = multiprocessing.get_context("fork")
+    barrier = context.Barrier(writers)
+    procs = [context.Process(target=_write_grades, args=(db_url, student, scores, barrier))
+             for student, scores in expected.items()]
+    for proc in procs:
+        proc.start()
+    for proc in procs:
+        proc.join(timeout=300)
+    assert [proc.exitcode for proc in procs] == [0] * writers
+    with Gradebook(db_url, "grading-test") as gradebook:
+        found = {
+            sub.student.id: {g.name: g.auto_score for g in sub.notebooks[0].grades}
+            for sub in gradebook.find_assignment(ASSIGNMENT).submissions
+            if sub.student.id.startswith("load")}
+    assert found == expected
+
+
+@pytest.mark.nbgrader
+@pytest.mark.slow
+@pytest.mark.xdist_group("grading")
+def test_gradebook_holds_verified_scores(graded_course: GradedCourse) -> None:
+    scores = gradebook_scores(graded_course.path)
+    assert scores["ref"] == {"shape_test": 1.0, "loss_test": 1.0, "model_test": 2.0}
+    assert scores["empty"] == {"shape_test": 0.0, "loss_test": 0.0, "model_test": 0.0}
+    assert scores["half"] == {"shape_test": 1.0, "loss_test": 0.0, "model_test": 0.0}
+    ref = results(graded_course.path)["ref"]
+    assert ref["reason"] is None and not any(task["disagrees"] for task in ref["tasks"])
+    assert ref["peak_kernel_mb"] > 100
+
+
+@pytest.mark.nbgrader
+@pytest.mark.slow
+@pytest.mark.xdist_group("grading")
+def test_generate_feedback_shows_verified_scores(graded_course: GradedCourse) -> None:
+    from _grading_course import nbgrader
+
+    nbgrader(graded_course.path, "generate_feedback", ASSIGNMENT, "--student", "always_equal",
+             "--force")
+    html = (graded_course.path / "feedback" / "always_equal" / ASSIGNMENT
+            / f"{NOTEBOOK}.html").read_text()
+    # The kernel-side asserts passed, but the feedback reports the verified total.
+    assert "Score: 0.0 / 4.0" in html
+
+
+def _autograder(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([str(Path(sys.executable).parent / "autograder"), *args],
+                          capture_output=True, text=True, env={**os.environ}, check=False)
+
+
+def test_grade_refuses_a_directory_that_is_not_a_course(tmp_path: Path) -> None:
+    done = _autograder("grade", str(tmp_path), "a1")
+    assert done.returncode == 2
+    assert "nbgrader course directory" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_grade_without_manifest_says_how_to_make_one(tmp_path: Path) -> None:
+    (tmp_path / "source" / "a1").mkdir(parents=True)
+    (tmp_path / "submitted" / "s1" / "a1").mkdir(parents=True)
+    done = _autograder("grade", str(tmp_path), "a1", "--workers", "1")
+    assert done.returncode == 2
+    assert "No grading manifest" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_quiz_questions_judge_exported_answers_like_the_quiz(exports: Path) -> None:
+    from autograder.manifest import question_from_data, question_to_data
+    from autograder.schema import Choice, Mistake, OutputShape, SingleChoice
+
+    choice = SingleChoice(id="loss", prompt="Which loss?", hints=(), solution="", choices=(
+        Choice("mse", "That is a regression loss."),
+        Choice("sparse_categorical_crossentropy", "", correct=True)))
+    shape = OutputShape(id="shape", prompt="Shape?", hints=(), solution="", answer=(None, 10),
+                        mistakes=(Mistake((10,), "Keep the batch dimension."),))
+    assert question_from_data(question_to_data(shape)).answer == (None, 10)
+    tasks = Manifest("a", (answer_task("nb", "loss", "loss", 1, None, question=choice),
+                           answer_task("nb", "shape", "shape", 1, None, question=shape)))
+    assert tasks.tasks[0].is_multiple_choice
+    export.answer("loss", "mse")
+    export.answer("shape", "(None, 10)")  # the quiz accepts a shape written as text
+    verdicts = {v.grade_id: v for v in verify_submission(tasks, exports)}
+    assert verdicts["loss"].score == 0.0 and "regression loss" in verdicts["loss"].message
+    assert verdicts["shape"].score == 1.0, verdicts["shape"].message

@@ -1,0 +1,213 @@
+"""Lessons 01-04 run end to end, and what their prose claims is what their cells compute.
+
+Each test executes one lesson in a fresh kernel with fewer epochs (``COURSE_EPOCHS``), then reads
+values out of the kernel (``probe``) and asserts the statements the lesson makes about them.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from autograder.notebooks import ExecutedNotebook, execute, read_source
+
+pytestmark = pytest.mark.slow
+
+
+def _run(repo: Path, tmp_path: Path, stem: str, epochs: int, probe: list[str]) -> ExecutedNotebook:
+    """Execute ``lessons/<stem>.md`` with ``COURSE_EPOCHS=epochs`` and the given probes."""
+    notebook = read_source(repo / "lessons" / f"{stem}.md")
+    run = execute(notebook, cwd=tmp_path, env={"COURSE_EPOCHS": str(epochs)}, probe=probe)
+    _assert_no_stderr(run, stem)
+    return run
+
+
+def _assert_no_stderr(run: ExecutedNotebook, stem: str) -> None:
+    # Learners should see no TensorFlow log spam: the first cell silences it.
+    for number, cell in enumerate(run.notebook.cells):
+        for output in cell.get("outputs", []):
+            assert output.get("name") != "stderr", (
+                f"{stem} cell {number} wrote to stderr: {output.get('text', '')[:300]}"
+            )
+
+
+def test_lesson_01_sequential_api(repo: Path, tmp_path: Path) -> None:
+    run = _run(repo, tmp_path, "01-keras-sequential-api", 1, [
+        "keras_via_tensorflow.__version__ == keras.__version__",
+        "keras_via_tensorflow.Sequential is keras.Sequential",
+        "list(inputs.shape)",
+        "[mlp_params_by_hand, mlp.count_params()]",
+        "[cnn_params_by_hand, cnn.count_params()]",
+        "[list(layer.output.shape) for layer in cnn.layers]",
+        "[[type(layer).__name__, layer.count_params()] for layer in mlp.layers]",
+        "[[type(layer).__name__, layer.count_params()] for layer in cnn.layers]",
+        "list(probabilities.shape)",
+        "built_before_fit", "built_after_fit", "lazy_params",
+        "unbuilt_error", "input_shape_warnings", "old_style.built",
+    ])
+    v: dict[str, Any] = run.values
+    assert v["keras_via_tensorflow.__version__ == keras.__version__"] is True
+    assert v["keras_via_tensorflow.Sequential is keras.Sequential"] is True
+    assert v["list(inputs.shape)"] == [None, 28, 28, 1]
+
+    by_hand, counted = v["[mlp_params_by_hand, mlp.count_params()]"]
+    assert by_hand == counted
+    by_hand, counted = v["[cnn_params_by_hand, cnn.count_params()]"]
+    assert by_hand == counted
+    # "Most of the parameters in both sit in the Dense layer that reads the flattened image."
+    for model in ("mlp", "cnn"):
+        layers = v[f"[[type(layer).__name__, layer.count_params()] for layer in {model}.layers]"]
+        kinds = [kind for kind, _ in layers]
+        after_flatten = kinds.index("Flatten") + 1 + kinds[kinds.index("Flatten") + 1:].index(
+            "Dense"
+        )
+        counts = [count for _, count in layers]
+        assert counts[after_flatten] == max(counts) > sum(counts) / 2, layers
+    output_shapes = v["[list(layer.output.shape) for layer in cnn.layers]"]
+    assert all(shape[0] is None for shape in output_shapes)
+    assert v["list(probabilities.shape)"] == [5, 10]
+
+    # Unbuilt model: summary with no shapes, output_shape raises, fit builds it.
+    assert v["built_before_fit"] is False
+    assert "no defined output shape" in v["unbuilt_error"]
+    assert v["built_after_fit"] is True
+    assert v["lazy_params"] == v["[mlp_params_by_hand, mlp.count_params()]"][1]
+    text = run.text_output()
+    assert "(unbuilt)" in text and "?" in text
+
+    # input_shape= on a layer still builds the model, with a recorded UserWarning.
+    assert v["old_style.built"] is True
+    warnings = v["input_shape_warnings"]
+    assert any("input_shape" in w and w.startswith("UserWarning") for w in warnings), warnings
+
+
+def test_lesson_02_compile_fit_evaluate(repo: Path, tmp_path: Path) -> None:
+    run = _run(repo, tmp_path, "02-compile-fit-evaluate", 5, [
+        "[float(sparse), float(categorical), float(from_logits)]",
+        "val_curves",
+        "history.history",
+        "test_scores", "test_accuracy", "manual_accuracy",
+        "list(model.metrics_names)",
+        "float(probabilities.sum(axis=-1).min())", "float(probabilities.sum(axis=-1).max())",
+        "regression_scores", "float(sklearn_mse)", "float(sklearn_mae)",
+        "rounded_accuracy",
+    ])
+    v: dict[str, Any] = run.values
+    sparse, categorical, from_logits = v["[float(sparse), float(categorical), float(from_logits)]"]
+    assert sparse == pytest.approx(categorical, rel=1e-5)
+    assert sparse == pytest.approx(from_logits, rel=1e-4)
+
+    curves = v["val_curves"]
+    assert curves["SGD (lr 0.01)"][-1] < min(curves["Adam"][-1], curves["RMSprop"][-1])
+
+    history = v["history.history"]
+    assert set(history) == {"loss", "accuracy", "val_loss", "val_accuracy"}
+    assert len(history["loss"]) == 5
+    assert history["accuracy"][-1] > history["val_accuracy"][-1]  # the gap the prose points at
+
+    assert v["test_accuracy"] >= 0.90
+    assert set(v["test_scores"]) == {"loss", "accuracy"}
+    assert v["manual_accuracy"] == pytest.approx(v["test_accuracy"], abs=1e-6)
+    assert "compile_metrics" in v["list(model.metrics_names)"]
+    assert "accuracy" not in v["list(model.metrics_names)"]
+    assert v["float(probabilities.sum(axis=-1).min())"] == pytest.approx(1.0, abs=1e-4)
+    assert v["float(probabilities.sum(axis=-1).max())"] == pytest.approx(1.0, abs=1e-4)
+
+    assert v["regression_scores"]["loss"] == pytest.approx(v["float(sklearn_mse)"], rel=1e-4)
+    assert v["regression_scores"]["mae"] == pytest.approx(v["float(sklearn_mae)"], rel=1e-4)
+    assert v["rounded_accuracy"] < v["test_accuracy"]
+
+
+def test_lesson_03_binary_thresholds(repo: Path, tmp_path: Path) -> None:
+    run = _run(repo, tmp_path, "03-binary-classification-thresholds", 20, [
+        "list(cancer.class_names)", "cancer.positive_class",
+        "int(y_train_malignant.sum()) == int((cancer.y_train == 0).sum())",
+        "[int(tn), int(fp), int(fn), int(tp)]", "len(y_test)",
+        "[float(precision_by_hand), float(recall_by_hand), float(f1_by_hand)]",
+        "[float(precision_score(y_test, y_pred)), float(recall_score(y_test, y_pred)),"
+        " float(f1_score(y_test, y_pred))]",
+        "keras_scores",
+        "sweep", "thresholds.tolist()",
+        "float(roc_auc)", "float(average_precision)",
+        "screen_threshold", "spam_threshold", "policy_scores",
+    ])
+    v: dict[str, Any] = run.values
+    # The trap the lesson is built on: label 1 is benign.
+    assert v["list(cancer.class_names)"][1] == "benign"
+    assert v["cancer.positive_class"] == 1
+    assert v["int(y_train_malignant.sum()) == int((cancer.y_train == 0).sum())"] is True
+
+    tn, fp, fn, tp = v["[int(tn), int(fp), int(fn), int(tp)]"]
+    assert tn + fp + fn + tp == v["len(y_test)"]
+    by_hand = v["[float(precision_by_hand), float(recall_by_hand), float(f1_by_hand)]"]
+    sklearn_scores = v[
+        "[float(precision_score(y_test, y_pred)), float(recall_score(y_test, y_pred)),"
+        " float(f1_score(y_test, y_pred))]"
+    ]
+    assert by_hand == pytest.approx(sklearn_scores, abs=1e-9)
+    assert v["keras_scores"]["precision"] == pytest.approx(by_hand[0], abs=1e-5)
+    assert v["keras_scores"]["recall"] == pytest.approx(by_hand[1], abs=1e-5)
+
+    # Lowering the threshold never lowers recall.
+    recalls = v["sweep"]["recall"]
+    assert all(a >= b for a, b in zip(recalls, recalls[1:], strict=False))
+    assert v["thresholds.tolist()"][0] < 0.5 < v["thresholds.tolist()"][-1]
+
+    assert v["float(roc_auc)"] > 0.9
+    assert v["keras_scores"]["auc"] == pytest.approx(v["float(roc_auc)"], abs=0.03)
+    assert v["float(average_precision)"] > 0.9
+
+    # The screen accepts more false alarms than the spam filter to miss fewer positives.
+    assert v["screen_threshold"] <= v["spam_threshold"]
+    if v["screen_threshold"] == v["spam_threshold"]:
+        assert "separates the two classes perfectly" in run.text_output()
+    policies = v["policy_scores"]
+    assert policies["medical screen"]["recall"] >= policies["spam filter"]["recall"]
+    assert policies["spam filter"]["precision"] >= policies["medical screen"]["precision"]
+
+
+def test_lesson_04_multiclass(repo: Path, tmp_path: Path) -> None:
+    run = _run(repo, tmp_path, "04-multiclass-classification", 5, [
+        "[float(x) for x in by_hand[0]]", "[float(x) for x in by_keras[0]]",
+        "float(sparse(y_train[:4], uniform))", "float(categorical(y_train_onehot[:4], uniform))",
+        "sorted(mismatch_errors)",
+        "[mlp.count_params(), cnn.count_params()]", "test_accuracy",
+        "int(matrix.sum())", "len(y_test)", "int(off_diagonal[true_digit, guessed_digit])",
+        "int(np.trace(matrix))",
+        "top_k_accuracy",
+        "[float(x) for x in recall_per_class['cnn']]",
+    ])
+    v: dict[str, Any] = run.values
+    assert v["[float(x) for x in by_hand[0]]"] == pytest.approx(
+        v["[float(x) for x in by_keras[0]]"], abs=1e-6
+    )
+    assert sum(v["[float(x) for x in by_keras[0]]"]) == pytest.approx(1.0, abs=1e-6)
+    assert v["float(sparse(y_train[:4], uniform))"] == pytest.approx(math.log(10), rel=1e-5)
+    assert v["float(categorical(y_train_onehot[:4], uniform))"] == pytest.approx(
+        math.log(10), rel=1e-5
+    )
+    assert v["sorted(mismatch_errors)"] == [
+        "categorical loss, integer labels", "sparse loss, one-hot labels",
+    ]
+
+    mlp_params, cnn_params = v["[mlp.count_params(), cnn.count_params()]"]
+    accuracy = v["test_accuracy"]
+    assert cnn_params < mlp_params
+    assert accuracy["cnn"] > accuracy["mlp"]
+    assert accuracy["mlp"] >= 0.85
+
+    assert v["int(matrix.sum())"] == v["len(y_test)"]
+    assert v["int(np.trace(matrix))"] / v["len(y_test)"] == pytest.approx(accuracy["cnn"], abs=1e-6)
+    assert v["int(off_diagonal[true_digit, guessed_digit])"] > 0
+
+    top_k = [v["top_k_accuracy"][str(k)] for k in (1, 2, 3, 5)]
+    assert top_k[0] == pytest.approx(accuracy["cnn"], abs=1e-6)
+    assert all(a <= b for a, b in zip(top_k, top_k[1:], strict=False))
+    assert top_k[2] > top_k[0]
+
+    recall = v["[float(x) for x in recall_per_class['cnn']]"]
+    assert len(recall) == 10
+    assert sum(recall) / 10 == pytest.approx(accuracy["cnn"], abs=1e-6)  # 80 images per digit

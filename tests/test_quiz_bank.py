@@ -1,0 +1,262 @@
+"""The question bank keeps itself honest: every reference answer passes, every wrong choice,
+known mistake and mutant fails with its own feedback, and every code snippet in a question is
+executed with the installed Keras so the stored answers are what Keras really prints."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from autograder.checks.answers import check_answer, format_shape, parse_shape
+from autograder.loader import load_quiz_file
+from autograder.quiz import quizzes_dir
+from autograder.result import Outcome
+from autograder.schema import (
+    FixModel,
+    MultipleSelect,
+    Numeric,
+    OutputShape,
+    PredictOutput,
+    Question,
+    SingleChoice,
+)
+
+QUIZZES = [load_quiz_file(path) for path in sorted(quizzes_dir().glob("*.yaml"))]
+QUESTIONS = [(quiz.stem, q) for quiz in QUIZZES for q in quiz.questions]
+
+
+def _params(kinds: tuple[type[Question], ...]) -> list[Any]:
+    return [pytest.param(q, id=f"{stem}:{q.id}") for stem, q in QUESTIONS if isinstance(q, kinds)]
+
+
+def _reference_answers(question: Question) -> list[Any]:
+    """Right answers written the ways a learner might write them."""
+    if isinstance(question, SingleChoice):
+        index = next(i for i, c in enumerate(question.choices) if c.correct)
+        return [index, "ABCDEFGH"[index], question.choices[index].text]
+    if isinstance(question, MultipleSelect):
+        indices = [i for i, c in enumerate(question.choices) if c.correct]
+        return [indices, ", ".join("ABCDEFGH"[i] for i in indices)]
+    if isinstance(question, Numeric):
+        return [question.answer, str(question.answer)]
+    if isinstance(question, OutputShape):
+        text = format_shape(question.answer)
+        return [question.answer, text, text.lower().replace(" ", ""), text.strip("()")]
+    if isinstance(question, PredictOutput):
+        return [question.answer, f"  {question.answer}\n"]
+    raise AssertionError(f"no reference answer for {type(question).__name__}")
+
+
+@pytest.mark.parametrize(
+    "question", _params((SingleChoice, MultipleSelect, Numeric, OutputShape, PredictOutput))
+)
+def test_reference_answers_pass(question: Question) -> None:
+    for answer in _reference_answers(question):
+        result = check_answer(question, answer)
+        assert result.passed, f"{answer!r}: {result}"
+
+
+@pytest.mark.parametrize(
+    "question",
+    _params((SingleChoice, MultipleSelect, Numeric, OutputShape, PredictOutput, FixModel)),
+)
+def test_blank_answers_are_not_attempted(question: Question) -> None:
+    for blank in (None, ..., "", "   "):
+        assert check_answer(question, blank).outcome is Outcome.NOT_ATTEMPTED
+
+
+def _wrong_choices() -> list[Any]:
+    return [
+        pytest.param(q, i, id=f"{stem}:{q.id}:{'ABCDEFGH'[i]}")
+        for stem, q in QUESTIONS
+        if isinstance(q, SingleChoice | MultipleSelect)
+        for i, choice in enumerate(q.choices)
+        if not choice.correct
+    ]
+
+
+@pytest.mark.parametrize(("question", "index"), _wrong_choices())
+def test_each_wrong_choice_fails_with_its_own_feedback(question: Question, index: int) -> None:
+    choice = question.choices[index]
+    if isinstance(question, SingleChoice):
+        result = check_answer(question, index)
+        assert result.outcome is Outcome.FAILED
+        assert choice.feedback in result.message
+    else:
+        right = [i for i, c in enumerate(question.choices) if c.correct]
+        result = check_answer(question, [*right, index])
+        assert result.outcome is Outcome.FAILED
+        assert any(choice.feedback in detail for detail in result.details), result.details
+    # A wrong answer must not give the right one away.
+    shown = " ".join([result.message, *result.details])
+    for other in question.choices:
+        if other.correct:
+            assert other.text not in shown
+
+
+def _mistakes() -> list[Any]:
+    return [
+        pytest.param(q, m.answer, m.feedback, id=f"{stem}:{q.id}:{m.answer}")
+        for stem, q in QUESTIONS
+        if isinstance(q, Numeric | OutputShape | PredictOutput)
+        for m in q.mistakes
+    ]
+
+
+@pytest.mark.parametrize(("question", "answer", "feedback"), _mistakes())
+def test_each_known_mistake_fails_with_its_own_feedback(
+    question: Question, answer: Any, feedback: str
+) -> None:
+    result = check_answer(question, answer)
+    assert result.outcome is Outcome.FAILED
+    assert feedback in result.message
+
+
+def _mutants(kinds: tuple[type[Question], ...]) -> list[Any]:
+    return [
+        pytest.param(q, m.answer, m.message, id=f"{stem}:{q.id}:mutant{n}")
+        for stem, q in QUESTIONS
+        if isinstance(q, kinds)
+        for n, m in enumerate(q.mutants)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("question", "answer", "message"),
+    _mutants((SingleChoice, MultipleSelect, Numeric, OutputShape, PredictOutput)),
+)
+def test_each_mutant_fails_with_its_message(question: Question, answer: Any, message: str) -> None:
+    result = check_answer(question, answer)
+    assert not result.passed
+    assert message in str(result)
+
+
+def _other_answer(question: Question) -> Any:
+    """A different right answer of the same form, for proving feedback does not depend on it."""
+    if isinstance(question, OutputShape):
+        return tuple(None if d is None else d + 1 for d in question.answer)
+    if isinstance(question, PredictOutput):
+        return question.answer + " and more"
+    answer = question.answer
+    return answer / 2 if 0 < abs(answer) <= 1 else answer * 3 + 7
+
+
+@pytest.mark.parametrize("question", _params((Numeric, OutputShape, PredictOutput)))
+def test_a_failed_free_text_check_never_reveals_the_answer(question: Question) -> None:
+    # The feedback to a wrong answer must read the same whatever the right answer is.
+    twin = dataclasses.replace(question, answer=_other_answer(question))
+    for wrong in ("12345", "(7, 7, 7)", "something else", "(None, 999)"):
+        result = check_answer(question, wrong)
+        if result.outcome is Outcome.FAILED and not check_answer(twin, wrong).passed:
+            assert result.message == check_answer(twin, wrong).message
+
+
+# ---------------------------------------------------------------- executing the snippets
+
+_RUNNER = textwrap.dedent(
+    """
+    import contextlib, io, json, os, sys, warnings
+    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    warnings.simplefilter("ignore")
+    snippets = json.load(sys.stdin)
+    results = {}
+    for key, code in snippets.items():
+        buffer = io.StringIO()
+        namespace = {"__name__": "__snippet__"}
+        exec("import keras\\nimport numpy as np\\n", namespace)
+        with contextlib.redirect_stdout(buffer):
+            exec(compile(code, key, "exec"), namespace)
+        model = namespace.get("model")
+        shape = list(model.output_shape) if model is not None and model.built else None
+        results[key] = {"stdout": buffer.getvalue(), "output_shape": shape}
+    print(json.dumps(results))
+    """
+)
+
+
+@pytest.fixture(scope="module")
+def snippet_outputs(repo: Path) -> dict[str, Any]:
+    """Run every predict-the-output and output-shape snippet once, in one fresh Python."""
+    snippets = {
+        f"{stem}:{q.id}": q.code
+        for stem, q in QUESTIONS
+        if isinstance(q, PredictOutput | OutputShape) and q.code
+    }
+    completed = subprocess.run(
+        [sys.executable, "-c", _RUNNER],
+        input=json.dumps(snippets),
+        capture_output=True,
+        text=True,
+        cwd=repo,
+        timeout=600,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    return json.loads(completed.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("quiz-snippets")
+@pytest.mark.parametrize("question", _params((PredictOutput,)))
+def test_predict_output_answer_is_what_keras_prints(
+    question: PredictOutput, snippet_outputs: dict[str, Any]
+) -> None:
+    key = next(f"{stem}:{q.id}" for stem, q in QUESTIONS if q is question)
+    printed = snippet_outputs[key]["stdout"]
+    assert printed.strip() == question.answer.strip()
+    assert check_answer(question, printed).passed
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("quiz-snippets")
+@pytest.mark.parametrize("question", [p for p in _params((OutputShape,)) if p.values[0].code])
+def test_output_shape_answer_is_the_models_output_shape(
+    question: OutputShape, snippet_outputs: dict[str, Any]
+) -> None:
+    key = next(f"{stem}:{q.id}" for stem, q in QUESTIONS if q is question)
+    shape = snippet_outputs[key]["output_shape"]
+    assert shape is not None, "the snippet must build a variable called `model`"
+    assert tuple(shape) == question.answer
+    assert parse_shape(str(tuple(shape))) == question.answer
+
+
+# ---------------------------------------------------------------- fix the model
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("quiz-models")
+@pytest.mark.parametrize("question", _params((FixModel,)))
+def test_fix_model_reference_passes_and_starter_fails(question: FixModel) -> None:
+    result = check_answer(question, question.reference)
+    assert result.passed, str(result)
+    starter = check_answer(question, question.starter)
+    assert starter.outcome is Outcome.FAILED, str(starter)
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("quiz-models")
+@pytest.mark.parametrize(("question", "answer", "message"), _mutants((FixModel,)))
+def test_fix_model_mutants_fail_with_their_message(
+    question: FixModel, answer: str, message: str
+) -> None:
+    result = check_answer(question, answer)
+    assert not result.passed
+    assert message in str(result), str(result)
+
+
+def test_fix_model_code_errors_are_explained_not_raised() -> None:
+    question = next(q for _, q in QUESTIONS if isinstance(q, FixModel))
+    result = check_answer(question, "import keras\nmodel = keras.Sequential(\n")
+    assert result.outcome is Outcome.ERROR and "not valid Python" in result.message
+    result = check_answer(question, "x = 1\ny = undefined_name\n")
+    assert result.outcome is Outcome.ERROR
+    assert "NameError on line 2" in result.message
+    result = check_answer(question, "x = 1\n")
+    assert "never assigned a variable called `model`" in result.message
