@@ -10,8 +10,11 @@ grade cell, which exported name to read and how to judge it:
 - a *checks* task runs registered checks (``check_model``, ``check_metrics``, ``check_split``)
   whose arguments are literals or references: ``"@name"`` is an exported model, answer or
   scaler, ``"@name.key"`` one array of an exported ``arrays`` bundle, ``"@holdout:mnist.x"`` the
-  grader-only features of a dataset (``.y`` the labels). A literal string that starts with ``@``
-  is written ``"@@..."``.
+  grader-only features of a dataset (``.y`` the labels), ``"@dataset:mnist.x_test"`` a part of
+  the learner's default split, rebuilt by the grader, and ``"@holdout:breast_cancer.x|scaler"``
+  that data transformed by the exported scaler ``scaler``. A literal string that starts with
+  ``@`` is written ``"@@..."``. ``check_reported_metric`` (grader-side only) compares a figure
+  the learner reported with the same metric computed from their model.
 
 The manifest is JSON at ``DIR/grader/<assignment>.json``: outside ``source/`` and ``release/`` so
 it never ships to learners, and not in a folder named ``autograder`` because nbgrader runs with
@@ -32,7 +35,7 @@ from typing import Any
 SCHEMA_VERSION = 1
 GRADER_DIR = "grader"
 KINDS = ("answer", "checks")
-CHECKS = ("check_model", "check_metrics", "check_split")
+CHECKS = ("check_model", "check_metrics", "check_split", "check_reported_metric")
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 
 
@@ -463,10 +466,12 @@ def export_code(exports: Sequence[Export]) -> str:
     """
     lines = ["import autograder.export"]
     for item in exports:
-        if item.function == "arrays":
-            lines.append(f"autograder.export.arrays({item.name!r}, {item.expression})")
-        else:
-            lines.append(f"autograder.export.{item.function}({item.name!r}, {item.expression})")
+        # An expression that fails (an undefined name, a broken build function) exports
+        # nothing; the cell's own check then reports the problem in its own words.
+        lines += ["try:",
+                  f"    autograder.export.{item.function}({item.name!r}, {item.expression})",
+                  "except Exception:",
+                  "    pass"]
     return "\n".join(lines)
 
 

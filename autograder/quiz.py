@@ -95,7 +95,7 @@ class QuestionProgress:
         """JSON-ready form for the progress file."""
         return {
             "value": self.value,
-            "result": self.result.to_dict() if self.result else None,
+            "result": self.result.to_dict() if self.result is not None else None,
             "hints_shown": self.hints_shown,
             "solution_shown": self.solution_shown,
         }

@@ -233,9 +233,12 @@ def write_plots(report: Report, folder: Path) -> list[Path]:
     totals = [row.total for row in report.rows]
     fig, ax = plt.subplots(figsize=(7, 4), layout="constrained")
     top = max(report.max_total, 1.0)
-    bins = [edge * top / 10 for edge in range(11)]
-    ax.hist(totals, bins=bins, color="#4C72B0", edgecolor="white")
-    ax.set_xlim(0, top)
+    # One bar per half point on short assignments (scores are mostly whole points), centred on
+    # the score so that a bar reads as "this many students scored this".
+    step = 0.5 if top <= 20 else top / 40
+    edges = [step * (index - 0.5) for index in range(int(round(top / step)) + 2)]
+    ax.hist(totals, bins=edges, color="#4C72B0", edgecolor="white")
+    ax.set_xlim(-step, top + step)
     ax.set_xlabel(f"verified score (out of {report.max_total:g})")
     ax.set_ylabel("students")
     ax.yaxis.get_major_locator().set_params(integer=True)

@@ -320,7 +320,7 @@ def _verify_checks(task: Task, exports: Exports) -> Verdict:
             kwargs = {key: _resolve(value, exports) for key, value in spec.kwargs.items()}
         except ExportProblem as problem:
             return _verdict(task, 0.0, problem.outcome, str(problem))
-        check = getattr(autograder, spec.check)
+        check = LOCAL_CHECKS.get(spec.check) or getattr(autograder, spec.check)
         try:
             result = check(*args, **kwargs)
             fraction = max(0.0, min(1.0, float(result.fraction)))
@@ -336,6 +336,43 @@ def _verify_checks(task: Task, exports: Exports) -> Verdict:
     return _verdict(task, round(score, 6), worst, "\n".join(messages))
 
 
+def check_reported_metric(reported: Any, model: Any, x: Any, y: Any, *, metric: str,
+                          threshold: Any = 0.5, tolerance: float = 0.01) -> Any:
+    """Check a figure the learner reported against the same metric computed by the grader.
+
+    Args:
+        reported: The learner's figure (plain data).
+        model: The learner's model.
+        x: Features the figure was computed on.
+        y: Labels.
+        metric: Name of a figure of :func:`autograder.check_metrics` (``"precision"`` ...).
+        threshold: Decision threshold of a binary model.
+        tolerance: Largest accepted absolute difference.
+
+    Returns:
+        A :class:`autograder.result.CheckResult`.
+    """
+    from autograder import check_metrics
+    from autograder.result import failed, passed
+
+    name = "check_reported_metric"
+    if type(reported) not in (int, float) or type(threshold) not in (int, float):
+        return failed(name, f"Your {metric} figure must be a plain number, not "
+                            f"{type(reported).__name__}.")
+    actual = check_metrics(model, x, y, threshold=float(threshold)).metrics.get(metric)
+    if actual is None:
+        return failed(name, f"The grader could not compute {metric} for your model.")
+    if abs(float(reported) - float(actual)) <= tolerance:
+        return passed(name, f"Your reported {metric} {reported:.4f} matches the grader's "
+                            f"{actual:.4f}.")
+    return failed(name, f"Your reported {metric} is {reported:.4f}, but {metric} computed from "
+                        f"your model at your threshold is {actual:.4f}.")
+
+
+# Checks that exist only on the grader's side (they compare exported figures with a model).
+LOCAL_CHECKS = {"check_reported_metric": check_reported_metric}
+
+
 def _resolve(value: Any, exports: Exports) -> Any:
     # "@name" -> export, "@name.key" -> array, "@holdout:dataset.x" -> grader-only data.
     if isinstance(value, list):
@@ -344,26 +381,38 @@ def _resolve(value: Any, exports: Exports) -> Any:
         return value
     if value.startswith("@@"):
         return value[1:]
+    if "|" in value:
+        # "@holdout:breast_cancer.x|scaler": the learner's exported scaler, rebuilt from its
+        # statistics, transforms the grader's data.
+        data, _, scaler_name = value.partition("|")
+        scaler = exports.scaler(scaler_name)
+        array = _resolve(data, exports)
+        return array if scaler is None else scaler.transform(array)
     reference = value[1:]
-    if reference.startswith("holdout:"):
-        from autograder.data import load_holdout
+    if reference.startswith(("holdout:", "dataset:")):
+        from autograder.data import load, load_holdout
 
-        dataset, _, part = reference[len("holdout:"):].partition(".")
-        return getattr(load_holdout(dataset), part or "x")
+        source, _, rest = reference.partition(":")
+        dataset, _, part = rest.partition(".")
+        # The grader rebuilds the learner's split itself rather than trusting exported arrays.
+        found = load_holdout(dataset) if source == "holdout" else load(dataset)
+        return getattr(found, part or "x")
     name, _, key = reference.partition(".")
     if key:
         bundle = exports.arrays(name)
         if key not in bundle:
             raise ExportProblem(f"The arrays `{name}` have no `{key}`.", Outcome.FAILED)
         return bundle[key]
+    first: ExportProblem | None = None
     for reader in (exports.model, exports.scaler, exports.answer):
         try:
             return reader(name)
         except ExportProblem as problem:
-            last = problem
             if problem.outcome is not Outcome.NOT_ATTEMPTED:
                 raise
-    raise last
+            first = first or problem
+    assert first is not None
+    raise first
 
 
 def _rebuild_scaler(data: Any, name: str) -> Any:

@@ -101,7 +101,7 @@ def _shape_question(
 ) -> OutputShape:
     return OutputShape(
         id=qid, prompt=prompt, hints=("Follow the shape through each layer in turn.",),
-        solution="", answer=answer, code=CONV_MODEL_CODE, mistakes=mistakes,
+        solution="", answer=answer, mistakes=mistakes,
     )
 
 
@@ -197,6 +197,12 @@ ASSIGNMENT = Assignment(
         "before anything else."
     ),
     parts=(
+        Instructions(
+            "## Reading a model\n\n"
+            "The first four questions are about this model. Work the shapes out by hand, layer "
+            "by layer; you may build it afterwards to confirm your reasoning.\n\n"
+            f"```python\n{CONV_MODEL_CODE}\n```"
+        ),
         *QUESTIONS,
         Instructions(
             "## Build and compile a model\n\n"
@@ -211,7 +217,7 @@ ASSIGNMENT = Assignment(
             "autograder.check_model(\n"
             "    build_compiled_model(), input_shape=(8, 8, 1), num_classes=10,\n"
             "    labels=\"one_hot\",\n"
-            ").assert_passed()",
+            ").assert_passed();",
         ),
     ),
 )

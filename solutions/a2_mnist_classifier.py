@@ -92,7 +92,7 @@ ASSIGNMENT = Assignment(
             "build-model-test", 2,
             "autograder.check_model(\n"
             "    build_model(), input_shape=(28, 28, 1), num_classes=10, labels=\"integer\"\n"
-            ").assert_passed()",
+            ").assert_passed();",
         ),
         Instructions(
             "## Part 2: train it\n\n"
@@ -109,10 +109,10 @@ ASSIGNMENT = Assignment(
         GradeCell(
             "test-accuracy", 1,
             f"autograder.check_metrics(model, x_test, y_test, min_accuracy={MIN_ACCURACY})"
-            ".assert_passed()",
+            ".assert_passed();",
         ),
         GradeCell(
-            "holdout-accuracy", 3,
+            "unseen-accuracy", 3,
             "# The grader also measures `model` on digit images you have not seen.\n"
             "assert \"model\" in globals(), \"Train a model named `model` in the cell above.\"",
             "holdout = autograder.data.load_holdout(\"mnist\")\n"

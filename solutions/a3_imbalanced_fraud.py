@@ -24,10 +24,11 @@ from autograder.render.nbgrader_source import (
 from autograder.schema import Mistake, Numeric
 
 NAME = "a3_imbalanced_fraud"
-MIN_RECALL = 0.7
-MIN_PRECISION = 0.4
-# Measured on the grader's 2,000 transactions (40 frauds) after 10 epochs with fraud weighted 5x:
-# precision 0.60 and recall 0.80 at threshold 0.5, a margin over both targets.
+MIN_RECALL = 0.6
+MIN_PRECISION = 0.3
+# Measured on the grader's 2,000 transactions (40 frauds, so one fraud moves recall by 0.025)
+# after 10 epochs with fraud weighted 10x, threshold 0.5, over four seeds: precision 0.39-0.46,
+# recall 0.72-0.82. The targets leave a margin for the run-to-run spread of training.
 EPOCHS = 10
 THRESHOLD = 0.5
 # Share of legitimate transactions in the learner's test split (1,568 of 1,600).
@@ -64,7 +65,7 @@ def train(model: keras.Model, x_train: np.ndarray, y_train: np.ndarray, epochs: 
         The same model, trained.
     """
     model.fit(
-        x_train, y_train, epochs=epochs, batch_size=128, class_weight={0: 1.0, 1: 5.0}, verbose=0
+        x_train, y_train, epochs=epochs, batch_size=128, class_weight={0: 1.0, 1: 10.0}, verbose=0
     )
     return model
 
@@ -177,7 +178,7 @@ ASSIGNMENT = Assignment(
             "\"Your threshold must lie strictly between 0 and 1.\"",
         ),
         GradeCell(
-            "holdout-recall", 2,
+            "unseen-recall", 2,
             "# The grader measures recall on transactions you have not seen.\n"
             "assert \"model\" in globals() and \"threshold\" in globals(), "
             "\"Define `model` and `threshold` above.\"",
@@ -187,7 +188,7 @@ ASSIGNMENT = Assignment(
             ").assert_passed();",
         ),
         GradeCell(
-            "holdout-precision", 2,
+            "unseen-precision", 2,
             "# The grader measures precision on transactions you have not seen.\n"
             "assert \"model\" in globals() and \"threshold\" in globals(), "
             "\"Define `model` and `threshold` above.\"",

@@ -123,11 +123,11 @@ ASSIGNMENT = Assignment(
         ),
         GradeCell(
             "no-shared-rows", 2,
-            "autograder.check_split(x_train, x_test).assert_passed()",
+            "autograder.check_split(x_train, x_test).assert_passed();",
         ),
         GradeCell(
             "scaler-from-train", 2,
-            "autograder.check_split(x_train, x_test, scaler=scaler).assert_passed()",
+            "autograder.check_split(x_train, x_test, scaler=scaler).assert_passed();",
         ),
         Instructions(
             "## Part 2: train on the scaled training rows\n\n"
@@ -147,10 +147,10 @@ ASSIGNMENT = Assignment(
             "test-accuracy", 1,
             "autograder.check_metrics(\n"
             f"    model, scaler.transform(x_test), y_test, min_accuracy={MIN_ACCURACY}\n"
-            ").assert_passed()",
+            ").assert_passed();",
         ),
         GradeCell(
-            "holdout-accuracy", 2,
+            "unseen-accuracy", 2,
             "# The grader also measures `model` on tumours you have not seen, scaled by `scaler`.\n"
             "assert \"model\" in globals() and \"scaler\" in globals(), "
             "\"Define `scaler` and `model` above.\"",

@@ -303,7 +303,9 @@ SUBMISSIONS: dict[str, tuple[dict[str, str], dict[str, str | None]]] = {
                          {"shape_test": "print('ok')", "loss_test": None, "model_test": "pass"}),
     # Misbehaving notebooks: each graded on what it exported, none stops the batch.
     "os_exit": ({"shape_answer": SHAPE, "loss_answer": "import os\nos._exit(1)"}, {}),
-    "sys_exit": ({"shape_answer": SHAPE, "loss_answer": "import sys\nsys.exit(0)"}, {}),
+    # ipykernel turns sys.exit into an error in that cell; the cells after it still run.
+    "sys_exit": ({"shape_answer": SHAPE, "loss_answer": "import sys\nsys.exit(0)",
+                  "model_answer": MODEL}, {}),
     "endless": ({"shape_answer": SHAPE, "loss_answer": IGNORES_INTERRUPT}, {}),
     "memory_bomb": ({"shape_answer": SHAPE, "loss_answer": MEMORY_BOMB}, {}),
     "flood": ({"shape_answer": FLOOD, "loss_answer": LOSS}, {}),

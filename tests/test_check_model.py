@@ -80,6 +80,13 @@ def _non_negative_logit():
     return model
 
 
+def _nan_model():
+    model = mlp()
+    kernel, bias = model.layers[-1].get_weights()
+    model.layers[-1].set_weights([np.full_like(kernel, np.nan), bias])
+    return model
+
+
 def two_outputs():
     inputs = keras.Input(FEATURES)
     model = keras.Model(inputs, [L.Dense(1, activation="sigmoid")(inputs),
@@ -146,6 +153,15 @@ def test_unbuilt_sequential_passes_with_a_note_about_input():
     assert any("keras.Input(shape=(28, 28, 1))" in note for note in res.details)
 
 
+def test_unknown_loss_is_not_judged_but_said_so():
+    def my_loss(y_true, y_pred):
+        return keras.losses.sparse_categorical_crossentropy(y_true, y_pred)
+
+    res = check_model(mlp(loss=my_loss), input_shape=IMAGE, num_classes=10)
+    assert res.passed, str(res)
+    assert any("my_loss" in d and "not judged" in d for d in res.details)
+
+
 WRONG = {
     "Dense on an image without Flatten": (
         lambda: seq(L.Dense(4), L.Dense(10, activation="softmax")), {},
@@ -202,7 +218,9 @@ WRONG = {
         ["(None, 8, 8, 1)", "(28, 28, 1)", "keras.Input(shape=(28, 28, 1))"]),
     "subclassed model that cannot take the data": (
         lambda: subclassed(reshape_to=(100,)), {},
-        ["Calling your model", "(None, 28, 28, 1)", "failed", "keras.Input(shape=(28, 28, 1))"]),
+        ["Calling your model on 16 examples of shape (28, 28, 1)", "failed",
+         "keras.Input(shape=(28, 28, 1))"]),
+    "NaN weights": (_nan_model, {}, ["NaN", "Rebuild"]),
     "relu output": (
         lambda: mlp(activation="relu"), {}, ["relu", 'activation="softmax"']),
     "one unit with one-hot labels": (
@@ -236,7 +254,7 @@ NOT_MODELS = {
     "a string": ("my_model", ["a string ('my_model')", "model object"]),
     "an array": (np.zeros((3, 10)), ["NumPy array of shape (3, 10)", "predictions"]),
     "the Sequential class": (keras.Sequential, ["class Sequential", "model = Sequential("]),
-    "a layer": (L.Dense(3), ["keras.src.layers", "keras.Sequential([...])"]),
+    "a layer": (L.Dense(3), ["a Keras layer (Dense)", "keras.Sequential([...])"]),
     "a list of layers": ([L.Dense(3), L.Dense(2)], ["list of 2 items", "keras.Sequential"]),
     "a number": (3, ["builtins.int", "Keras model"]),
 }

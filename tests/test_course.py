@@ -36,9 +36,11 @@ from autograder.render.nbgrader_source import (
 
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
-# Reference training is already small; the cap keeps the tests quick on a shared machine while
-# every threshold still passes (measured: MNIST 2 epochs 0.92 >= 0.9).
-EPOCHS = "2"
+# Epochs for the direct MNIST test (measured: 2 epochs give 0.92 >= 0.9 on grader images). The
+# nbgrader run does not lower COURSE_EPOCHS: the reference training takes seconds, while kernel
+# start and the TensorFlow import dominate, and the small fraud and tumour models need their
+# full epochs to meet the targets.
+MNIST_EPOCHS = 2
 A1, A2, A3, A4 = (
     "a1_shapes_and_compile", "a2_mnist_classifier", "a3_imbalanced_fraud", "a4_leaky_pipeline"
 )
@@ -116,7 +118,7 @@ def test_a2_reference_reaches_accuracy_on_holdout() -> None:
     from solutions import a2_mnist_classifier as a2
 
     mnist = data.load_mnist()
-    model = a2.train(a2.build_model(), mnist.x_train, mnist.y_train, epochs=int(EPOCHS))
+    model = a2.train(a2.build_model(), mnist.x_train, mnist.y_train, epochs=MNIST_EPOCHS)
     holdout = data.load_holdout("mnist")
     verdict = autograder.check_metrics(
         model, holdout.x, holdout.y, min_accuracy=a2.MIN_ACCURACY
@@ -172,6 +174,44 @@ def test_a4_split_is_clean_and_the_leaky_one_is_caught() -> None:
     assert not leaky_scaler.passed
 
 
+@pytest.mark.slow
+def test_a4_reference_model_reaches_accuracy_on_holdout() -> None:
+    import autograder
+    from autograder import data
+    from solutions import a4_leaky_pipeline as a4
+
+    cancer = data.load_breast_cancer()
+    x = np.concatenate([cancer.x_train, cancer.x_test])
+    y = np.concatenate([cancer.y_train, cancer.y_test])
+    x_train, _, y_train, _, scaler = a4.split_and_scale(x, y)
+    model = a4.build_model()
+    model.fit(scaler.transform(x_train), y_train, epochs=a4.EPOCHS, verbose=0)
+    holdout = data.load_holdout("breast_cancer")
+    verdict = autograder.check_metrics(
+        model, scaler.transform(holdout.x), holdout.y, min_accuracy=a4.MIN_ACCURACY
+    )
+    assert verdict.passed, str(verdict)
+
+
+def test_grade_cells_leave_no_value_for_nbgrader_to_misread() -> None:
+    # nbgrader reads a grade cell's final value as partial credit: cells must end in a statement.
+    import ast
+
+    from autograder.render.nbgrader_source import render
+    from solutions import assignments
+
+    for assignment in assignments():
+        for cell in render(assignment).cells:
+            if not cell.metadata["nbgrader"].get("grade"):
+                continue
+            code = "\n".join(
+                line for line in cell.source.splitlines() if not line.startswith("### ")
+            )
+            last = ast.parse(code).body[-1]
+            ends_quiet = code.rstrip().endswith(";")
+            assert not isinstance(last, ast.Expr) or ends_quiet, (assignment.name, code)
+
+
 # --------------------------------------------------------------------------- build-course
 
 
@@ -186,6 +226,10 @@ def test_build_course_refuses_a_foreign_directory(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "--force" in result.stderr and "Traceback" not in result.stderr
     assert (tmp_path / "notes.txt").read_text() == "mine"
+    layout = build_course(tmp_path, force=True)
+    assert (tmp_path / "notes.txt").read_text() == "mine"
+    assert (tmp_path / MARKER).is_file() and layout.config.is_file()
+    assert all(path.is_file() for path in layout.notebooks.values())
 
 
 # --------------------------------------------------------------------------- nbgrader round trip
@@ -195,7 +239,7 @@ def _env() -> dict[str, str]:
     # nbgrader runs `alembic` from PATH when it creates the gradebook: the venv's bin must be on it.
     return {
         **os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
-        "COURSE_EPOCHS": EPOCHS, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "3",
+        "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "3",
     }
 
 
@@ -390,12 +434,13 @@ def test_feedback_hides_hidden_tests_and_grader_data(course: CourseLayout) -> No
         for assignment in assignments:
             html = course.feedback(student, assignment).read_text()
             assert "HIDDEN TESTS" not in html
-            assert "load_holdout" not in html and "holdout" not in html.lower()
+            assert "load_holdout" not in html and "holdout.x" not in html
             assert "check_answer(" not in html and "autograder.schema" not in html
     # A failing hidden test still tells the learner why, in the check's own words.
     html = course.feedback("half", A1).read_text()
-    assert "one-hot" in html
-    assert "sparse_categorical_crossentropy" not in html
+    failure = html[html.index("loss_name: failed"):][:800]
+    assert "one-hot" in failure and "Traceback" not in failure
+    assert "sparse_categorical_crossentropy" not in failure  # the right answer is not revealed
 
 
 @pytest.mark.nbgrader

@@ -315,3 +315,52 @@ def test_quiz_questions_judge_exported_answers_like_the_quiz(exports: Path) -> N
     verdicts = {v.grade_id: v for v in verify_submission(tasks, exports)}
     assert verdicts["loss"].score == 0.0 and "regression loss" in verdicts["loss"].message
     assert verdicts["shape"].score == 1.0, verdicts["shape"].message
+
+
+def test_manifest_is_derived_from_an_assignment_definition(exports: Path) -> None:
+    from autograder.manifest import Export, Verified, manifest_for, quiz_export_code
+    from autograder.render.nbgrader_source import Assignment, QuizAnswer
+    from autograder.schema import Choice, SingleChoice
+
+    question = SingleChoice(id="act", prompt="Which activation?", hints=(), solution="",
+                            choices=(Choice("softmax", ""), Choice("sigmoid", "", correct=True)))
+    assignment = Assignment("a9", "Title", "Intro", (QuizAnswer("act", question, "sigmoid"),))
+    built = manifest_for(assignment)
+    assert [(t.grade_id, t.name, t.kind) for t in built.tasks] == [("act-test", "act", "answer")]
+    # The grade-cell lines the course puts in front of the kernel-side check really export.
+    act = "sigmoid"
+    exec(quiz_export_code("act"), {"act": act})  # noqa: S102 - our own generated source
+    assert verify_submission(built, exports)[0].score == 1.0
+    verified = Verified((Export("model", "net", "build()"),),
+                        (CheckSpec("check_model", ("@net",), {}),))
+    code = verified.export_code()
+    assert "    autograder.export.model('net', build())" in code.splitlines()
+    exec(code, {})  # noqa: S102 - `build` is undefined: the export is skipped, nothing raises
+
+
+def test_reported_metric_is_recomputed_by_the_grader_on_scaled_data(exports: Path) -> None:
+    import keras
+    from sklearn.preprocessing import StandardScaler
+
+    from autograder import check_metrics, data
+
+    split = data.load("breast_cancer")
+    scaler = StandardScaler().fit(split.x_train)
+    model = keras.Sequential([keras.Input(shape=(30,)),
+                              keras.layers.Dense(1, activation="sigmoid")])
+    model.compile(optimizer="adam", loss="binary_crossentropy")
+    model.fit(scaler.transform(split.x_train), split.y_train, epochs=3, verbose=0)
+    actual = check_metrics(model, scaler.transform(split.x_test), split.y_test).metrics["recall"]
+    export.model("model", model)
+    export.scaler("scaler", scaler)
+    export.answer("good", float(actual))
+    export.answer("bad", float(actual) - 0.2)
+    tasks = Manifest("a", tuple(
+        checks_task("nb", name, name, 1, [CheckSpec(
+            "check_reported_metric",
+            (f"@{name}", "@model", "@dataset:breast_cancer.x_test|scaler",
+             "@dataset:breast_cancer.y_test"), {"metric": "recall"})])
+        for name in ("good", "bad")))
+    verdicts = {v.grade_id: v for v in verify_submission(tasks, exports)}
+    assert verdicts["good"].score == 1.0, verdicts["good"].message
+    assert verdicts["bad"].score == 0.0 and "computed from your model" in verdicts["bad"].message

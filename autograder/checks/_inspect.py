@@ -127,7 +127,7 @@ def not_a_model(check: str, value: Any) -> CheckResult | None:
             check, "Replace the `...` placeholder with your Keras model, then run this cell again."
         )
     # Without Keras loaded nothing can be a Keras model, and importing it costs seconds.
-    keras = import_keras() if "keras" in sys.modules or _looks_like_keras(value) else None
+    keras = import_keras() if "keras" in sys.modules else None
     if keras is not None and isinstance(value, keras.Model):
         return None
     expected = (
@@ -145,6 +145,7 @@ def not_a_model(check: str, value: Any) -> CheckResult | None:
     elif keras is not None and isinstance(value, type) and issubclass(value, keras.Model):
         hint = f"Create the model first, e.g. `model = {value.__name__}(...)`, and pass that."
     elif keras is not None and isinstance(value, keras.layers.Layer):
+        received = f"a Keras layer ({type(value).__name__})"
         hint = "A single layer is not a model: wrap your layers in keras.Sequential([...])."
     elif isinstance(value, list | tuple) and keras is not None and value and all(
         isinstance(item, keras.layers.Layer) for item in value
@@ -155,11 +156,6 @@ def not_a_model(check: str, value: Any) -> CheckResult | None:
     else:
         hint = "Pass the model object you built."
     return result.error(check, f"{expected}, but received {received}. {hint}")
-
-
-def _looks_like_keras(value: Any) -> bool:
-    module = getattr(value if isinstance(value, type) else type(value), "__module__", "") or ""
-    return module.startswith("keras")
 
 
 def read_loss(model: Any) -> LossInfo | None:
@@ -311,35 +307,77 @@ def shape_text(shape: Sequence[int | None]) -> str:
 
 
 def example_shape_text(shape: Sequence[int | None]) -> str:
-    """Write the shape of one example, e.g. ``(28, 28, 1)`` or ``(784,)``."""
+    """Write the shape of one example.
+
+    Args:
+        shape: A shape without the batch axis.
+
+    Returns:
+        Text such as ``"(28, 28, 1)"`` or ``"(784,)"``.
+    """
     return "(" + ", ".join(str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
 
 
 def is_probability(values: np.ndarray) -> bool:
-    """Whether every value lies in [0, 1] (sigmoid or softmax output)."""
+    """Whether every value lies in [0, 1], as sigmoid and softmax outputs do.
+
+    Args:
+        values: Model outputs.
+
+    Returns:
+        True when no value is below 0 or above 1 (beyond float rounding).
+    """
     return bool(np.all((values >= -1e-6) & (values <= 1 + 1e-6)))
 
 
 def rows_sum_to_one(values: np.ndarray) -> bool:
-    """Whether every row of a 2-D array sums to 1 (softmax output)."""
+    """Whether every row sums to 1, as softmax outputs do.
+
+    Args:
+        values: Model outputs of shape ``(n, units)``.
+
+    Returns:
+        True when each row sums to 1 within 0.001.
+    """
     return bool(np.allclose(values.sum(axis=-1), 1.0, atol=1e-3))
 
 
 def sigmoid(values: np.ndarray) -> np.ndarray:
-    """Logistic function in float64, safe for large magnitudes."""
+    """Apply the logistic function in float64 without overflow for large magnitudes.
+
+    Args:
+        values: Logits.
+
+    Returns:
+        Probabilities in [0, 1].
+    """
     values = np.asarray(values, dtype=np.float64)
     return np.exp(-np.logaddexp(0.0, -values))
 
 
 def softmax(values: np.ndarray) -> np.ndarray:
-    """Row-wise softmax in float64."""
+    """Apply softmax to each row in float64.
+
+    Args:
+        values: Logits of shape ``(n, units)``.
+
+    Returns:
+        Rows of probabilities that sum to 1.
+    """
     values = np.asarray(values, dtype=np.float64)
     shifted = np.exp(values - values.max(axis=-1, keepdims=True))
     return shifted / shifted.sum(axis=-1, keepdims=True)
 
 
 def percent(fraction: float) -> str:
-    """Format a fraction as a percentage with one decimal, e.g. ``"98.0 %"``."""
+    """Format a fraction as a percentage with one decimal.
+
+    Args:
+        fraction: A number from 0 to 1.
+
+    Returns:
+        Text such as ``"98.0 %"``.
+    """
     if math.isnan(fraction):
         return "n/a"
     return f"{100 * fraction:.1f} %"

@@ -144,7 +144,7 @@ def _evaluate(
     except Exception as exc:
         return result.failed(
             CHECK,
-            f"Calling your model on x of shape {shape_text(features.shape)} failed with "
+            f"Calling your model on x of shape {features.shape} failed with "
             f"{short_error(exc)}. Each example has shape "
             f"{example_shape_text(features.shape[1:])}: make the model's input match it.",
         )
@@ -162,11 +162,18 @@ def _evaluate(
             "it cannot be scored. Training probably diverged: lower the learning rate, check "
             "the inputs for NaN and scale the features, then train again.",
         )
-    preds, problem = _predictions(outputs, labels, read_loss(model), threshold)
+    loss = read_loss(model)
+    preds, problem = _predictions(outputs, labels, loss, threshold)
     if problem:
         return result.failed(CHECK, problem)
-    figures = _figures(preds)
-    return _verdict(preds, figures, required)
+    notes = ()
+    if loss is not None and loss.from_logits and is_probability(outputs):
+        notes = (
+            f"Your model outputs values in [0, 1], yet its loss {loss.shown} treats them as "
+            "logits; they were scored as logits too, as training saw them. check_model "
+            "explains this mismatch.",
+        )
+    return _verdict(preds, _figures(preds), required, notes)
 
 
 def _inputs(x: Any, y: Any) -> tuple[np.ndarray, np.ndarray, str | None]:
@@ -289,7 +296,8 @@ def _figures(preds: _Predictions) -> dict[str, float]:
 
 
 def _verdict(
-    preds: _Predictions, figures: dict[str, float], required: Mapping[str, float]
+    preds: _Predictions, figures: dict[str, float], required: Mapping[str, float],
+    notes: tuple[str, ...],
 ) -> CheckResult:
     n = len(preds.y)
     if "auc" in required and "auc" not in figures:
@@ -304,7 +312,7 @@ def _verdict(
         f"{_LABELS[name]}: {figures[name]:.3f} (required at least {bar:.3f}) – "
         + ("not met" if name in shortfalls else "met")
         for name, bar in required.items()
-    )
+    ) + notes
     paradox = _paradox(preds, figures, required, shortfalls)
     if not shortfalls:
         if not required:

@@ -147,9 +147,9 @@ def _judge(model: Any, shape: tuple[int, ...], num_classes: int, labels: str) ->
     except Exception as exc:
         return result.failed(
             CHECK,
-            f"Calling your model on a batch of shape {shape_text(batch.shape)} failed with "
-            f"{short_error(exc)}. Each example of the data has shape "
-            f"{example_shape_text(shape)}: make the model's input match it, e.g. start with "
+            f"Calling your model on {len(batch)} examples of shape "
+            f"{example_shape_text(shape)}, the shape of the data, failed with "
+            f"{short_error(exc)}. Make the model's input match one example, e.g. start with "
             f"keras.Input(shape={example_shape_text(shape)}).",
         )
     if isinstance(raw, list):
@@ -189,11 +189,11 @@ def _judge(model: Any, shape: tuple[int, ...], num_classes: int, labels: str) ->
         )
     if problems:
         return result.failed(CHECK, problems[0], details=tuple(problems[1:] + notes))
+    fits = f", which fits {_describe_labels(labels, output.units)}" if loss.name else ""
     return result.passed(
         CHECK,
         f"Your model maps a batch of shape {batch_shape} to {shape_text(output.shape)}: "
-        f"{_describe_output(output, num_classes)}, compiled with {loss.shown}, which fits "
-        f"{_describe_labels(labels, output.units)}.",
+        f"{_describe_output(output, num_classes)}, compiled with {loss.shown}{fits}.",
         details=tuple(notes),
     )
 

@@ -55,7 +55,7 @@ import keras
 import numpy as np
 
 keras.utils.set_random_seed(0)
-# Tests lower COURSE_EPOCHS to train faster; leave it unset to train fully.
+# Caps every training run's epochs when COURSE_EPOCHS is set (the course's own tests set it).
 EPOCHS_CAP = int(os.environ.get("COURSE_EPOCHS", "1000"))"""
 
 _SCHEMA_CLASSES = tuple(
@@ -107,6 +107,10 @@ class SolutionCode:
 @dataclass(frozen=True)
 class GradeCell:
     """An autograded test cell.
+
+    A grade cell passes when it raises nothing. Its last statement must not leave a value (end
+    ``.assert_passed()`` with ``;``): nbgrader reads a final value as partial credit and warns
+    about anything that is not a number.
 
     Attributes:
         id: nbgrader cell id, unique in the notebook.
