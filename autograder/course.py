@@ -6,6 +6,8 @@ Layout of a built course (everything under ``DIR`` that this verb writes)::
       nbgrader_config.py            course id, gradebook URL, timeouts, feedback filters
       .keras-classroom-course       marker: JSON naming the builder and the assignments
       source/<assignment>/<assignment>.ipynb   one source notebook per assignment
+      grader/<assignment>.json      grading manifest: how `autograder grade` re-checks each
+                                    grade cell outside the kernel (holds expected answers)
 
 Each assignment is one notebook with the same name as the assignment (``a1_shapes_and_compile``,
 ``a2_mnist_classifier``, ...), built from ``solutions/<assignment>.py`` by
@@ -13,8 +15,8 @@ Each assignment is one notebook with the same name as the assignment (``a1_shape
 ``release/<assignment>/`` (``nbgrader generate_assignment``), ``submitted/<student>/<assignment>/``
 (collected work), ``autograded/<student>/<assignment>/`` (``nbgrader autograde``),
 ``feedback/<student>/<assignment>/`` (``nbgrader generate_feedback``), and the SQLite gradebook
-``gradebook.db``. Rebuilding a course rewrites only ``nbgrader_config.py``, the marker and
-``source/``; submissions, grades and feedback are left alone.
+``gradebook.db``. Rebuilding a course rewrites only ``nbgrader_config.py``, the marker,
+``source/`` and the manifests in ``grader/``; submissions, grades and feedback are left alone.
 
 Grade cells are the nbgrader cells whose metadata has ``grade: true``; their ``grade_id`` and
 ``points`` are in the notebook metadata and in the gradebook after ``generate_assignment``.
@@ -71,6 +73,12 @@ class CourseLayout:
     def assignments(self) -> list[str]:
         """Assignment names in course order."""
         return list(self.notebooks)
+
+    def manifest(self, assignment: str) -> Path:
+        """``grader/<assignment>.json``, the grading manifest of ``autograder grade``."""
+        from autograder.manifest import manifest_path
+
+        return manifest_path(self.root, assignment)
 
     def source(self, assignment: str) -> Path:
         """``source/<assignment>/`` of an assignment."""
@@ -170,6 +178,7 @@ def build_course(root: str | Path, *, force: bool = False) -> CourseLayout:
 
     # The solutions import Keras; keep TensorFlow's start-up messages off the instructor's screen.
     silence()
+    from autograder.manifest import manifest_for
     from autograder.render.nbgrader_source import render
 
     root = Path(root).expanduser().resolve()
@@ -186,6 +195,7 @@ def build_course(root: str | Path, *, force: bool = False) -> CourseLayout:
         target = source_root / assignment.name / f"{assignment.name}.ipynb"
         target.parent.mkdir(parents=True, exist_ok=True)
         nbformat.write(render(assignment), target)
+        manifest_for(assignment).write(root)
         notebooks[assignment.name] = target
     marker = {
         "built_by": "autograder build-course",

@@ -61,7 +61,10 @@ VERIFY_TIMEOUT = 180.0
 # Longest text kept per output of an autograded notebook: nbgrader's LimitOutput counts lines,
 # so one line of many megabytes would otherwise reach the feedback HTML.
 MAX_OUTPUT_CHARS = 64_000
-_POLL_SECONDS = 0.1
+# How often the parent reads the kernels' memory, and how often it looks for new processes
+# under a worker (listing children scans every process on the machine, so less often).
+_POLL_SECONDS = 0.2
+_RESCAN_SECONDS = 1.0
 
 
 @dataclass
@@ -417,7 +420,7 @@ class _Worker:
         self.proc.stdin.flush()
         deadline = time.monotonic() + timeout
         peak_kernel = peak_worker = 0
-        worker = psutil.Process(self.proc.pid)
+        tree = _Tree(psutil.Process(self.proc.pid))
         while True:
             try:
                 line = self.lines.get(timeout=_POLL_SECONDS)
@@ -428,7 +431,7 @@ class _Worker:
                 return None, "crashed", peak_kernel, peak_worker
             if line:
                 return json.loads(line), None, peak_kernel, peak_worker
-            own, kernels = _tree_rss(worker)
+            own, kernels = tree.rss()
             peak_kernel, peak_worker = max(peak_kernel, kernels), max(peak_worker, own)
             if memory_bytes is not None and kernels > memory_bytes:
                 self.stop()
@@ -459,19 +462,31 @@ class _Worker:
         self.stop()
 
 
-def _tree_rss(worker: Any) -> tuple[int, int]:
-    import psutil
+class _Tree:
+    """Resident memory of a worker and of the processes below it (its kernels)."""
 
-    try:
-        own = worker.memory_info().rss
-        children = worker.children(recursive=True)
-    except psutil.Error:
-        return 0, 0
-    total = 0
-    for child in children:
-        with contextlib.suppress(psutil.Error):
-            total += child.memory_info().rss
-    return own, total
+    def __init__(self, worker: Any):
+        self.worker = worker
+        self.children: list[Any] = []
+        self.scanned = 0.0
+
+    def rss(self) -> tuple[int, int]:
+        """Return (worker RSS, sum of its descendants' RSS) in bytes."""
+        import psutil
+
+        now = time.monotonic()
+        try:
+            if now - self.scanned >= _RESCAN_SECONDS:
+                self.children = self.worker.children(recursive=True)
+                self.scanned = now
+            own = self.worker.memory_info().rss
+        except psutil.Error:
+            return 0, 0
+        total = 0
+        for child in self.children:
+            with contextlib.suppress(psutil.Error):
+                total += child.memory_info().rss
+        return own, total
 
 
 def _kill_tree(pid: int) -> None:

@@ -84,6 +84,8 @@ def main() -> int:
     for student in students:
         course_kit.plant(course, student, course_kit.REFERENCE)
     print(f"{len(students)} submissions, {os.cpu_count()} cores, course at {course}")
+    # Other work on the machine skews every figure below; the load average says how much.
+    print(f"load average at start: {os.getloadavg()[0]:.1f}")
 
     bare = bare_execution(course, students)
     print(f"bare nbclient execution, serial:    {bare:7.1f} s  ({bare / len(students):.1f} s each)")
@@ -105,6 +107,7 @@ def main() -> int:
     print(f"peak memory of a worker process: {max(r['peak_worker_mb'] for r in results):.0f} MB; "
           f"of a submission's kernel: {max(r['peak_kernel_mb'] for r in results):.0f} MB "
           f"(last run)")
+    print(f"load average at end: {os.getloadavg()[0]:.1f}")
     if args.keep is None:
         shutil.rmtree(root, ignore_errors=True)
     return 0

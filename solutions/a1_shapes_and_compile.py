@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import keras
 
+from autograder.manifest import CheckSpec, Export, Verified
 from autograder.render.nbgrader_source import (
     Assignment,
     GradeCell,
@@ -218,6 +219,11 @@ ASSIGNMENT = Assignment(
             "    build_compiled_model(), input_shape=(8, 8, 1), num_classes=10,\n"
             "    labels=\"one_hot\",\n"
             ").assert_passed();",
+            verified=Verified(
+                (Export("model", "compiled_model", "build_compiled_model()"),),
+                (CheckSpec("check_model", ("@compiled_model",),
+                           {"input_shape": [8, 8, 1], "num_classes": 10, "labels": "one_hot"}),),
+            ),
         ),
     ),
 )

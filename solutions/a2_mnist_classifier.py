@@ -10,6 +10,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 
+from autograder.manifest import CheckSpec, Export, Verified
 from autograder.render.nbgrader_source import (
     Assignment,
     GivenCode,
@@ -61,6 +62,14 @@ def train(model: keras.Model, x_train: np.ndarray, y_train: np.ndarray, epochs: 
     return model
 
 
+def _metrics_on(x: str, y: str) -> Verified:
+    """Re-check of `model`'s accuracy on the given rows, for ``autograder grade``."""
+    return Verified(
+        (Export("model", "model", "model"),),
+        (CheckSpec("check_metrics", ("@model", x, y), {"min_accuracy": MIN_ACCURACY}),),
+    )
+
+
 LOAD_DATA = """\
 from autograder import data
 
@@ -93,6 +102,11 @@ ASSIGNMENT = Assignment(
             "autograder.check_model(\n"
             "    build_model(), input_shape=(28, 28, 1), num_classes=10, labels=\"integer\"\n"
             ").assert_passed();",
+            verified=Verified(
+                (Export("model", "built_model", "build_model()"),),
+                (CheckSpec("check_model", ("@built_model",),
+                           {"input_shape": [28, 28, 1], "num_classes": 10, "labels": "integer"}),),
+            ),
         ),
         Instructions(
             "## Part 2: train it\n\n"
@@ -110,6 +124,7 @@ ASSIGNMENT = Assignment(
             "test-accuracy", 1,
             f"autograder.check_metrics(model, x_test, y_test, min_accuracy={MIN_ACCURACY})"
             ".assert_passed();",
+            verified=_metrics_on("@dataset:mnist.x_test", "@dataset:mnist.y_test"),
         ),
         GradeCell(
             "unseen-accuracy", 3,
@@ -119,6 +134,7 @@ ASSIGNMENT = Assignment(
             "autograder.check_metrics(\n"
             f"    model, holdout.x, holdout.y, min_accuracy={MIN_ACCURACY}\n"
             ").assert_passed();",
+            verified=_metrics_on("@holdout:mnist.x", "@holdout:mnist.y"),
         ),
     ),
 )

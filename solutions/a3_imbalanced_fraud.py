@@ -12,6 +12,7 @@ import keras
 import numpy as np
 from sklearn.metrics import precision_score, recall_score
 
+from autograder.manifest import CheckSpec, Export, Verified
 from autograder.render.nbgrader_source import (
     Assignment,
     GivenCode,
@@ -130,6 +131,19 @@ _MESSAGE_RECALL = (
 )
 
 
+# What the grade cells of parts 2 and 3 hand to `autograder grade`.
+_MODEL_EXPORTS = (Export("model", "model", "model"), Export("answer", "threshold", "threshold"))
+
+
+def _holdout_check(**minimum: float) -> Verified:
+    """Re-check of `model` on grader-only transactions at the learner's threshold."""
+    return Verified(
+        _MODEL_EXPORTS,
+        (CheckSpec("check_metrics", ("@model", "@holdout:fraud.x", "@holdout:fraud.y"),
+                   {**minimum, "threshold": "@threshold"}),),
+    )
+
+
 def _reported_metric_test(test_id: str, variable: str, metric: str, message: str) -> GradeCell:
     # The reference figure is recomputed at grading time from the learner's own model and data,
     # so nothing about the expected value appears in the release.
@@ -139,6 +153,14 @@ def _reported_metric_test(test_id: str, variable: str, metric: str, message: str
         f"_figures = autograder.check_metrics(model, x_test, y_test, threshold=threshold).metrics\n"
         f"_given, _actual = float({variable}), float(_figures[{metric!r}])\n"
         f"assert abs(_given - _actual) <= 0.01, {message!r}.format(given=_given, actual=_actual)",
+        verified=Verified(
+            (Export("answer", variable, variable), *_MODEL_EXPORTS),
+            (CheckSpec(
+                "check_reported_metric",
+                (f"@{variable}", "@model", "@dataset:fraud.x_test", "@dataset:fraud.y_test"),
+                {"metric": metric, "threshold": "@threshold", "tolerance": 0.01},
+            ),),
+        ),
     )
 
 
@@ -176,6 +198,11 @@ ASSIGNMENT = Assignment(
             ".assert_passed()\n"
             "assert 0.0 < float(threshold) < 1.0, "
             "\"Your threshold must lie strictly between 0 and 1.\"",
+            verified=Verified(
+                _MODEL_EXPORTS,
+                (CheckSpec("check_model", ("@model",),
+                           {"input_shape": [10], "num_classes": 2, "labels": "integer"}),),
+            ),
         ),
         GradeCell(
             "unseen-recall", 2,
@@ -186,6 +213,7 @@ ASSIGNMENT = Assignment(
             "autograder.check_metrics(\n"
             f"    model, holdout.x, holdout.y, min_recall={MIN_RECALL}, threshold=threshold\n"
             ").assert_passed();",
+            verified=_holdout_check(min_recall=MIN_RECALL),
         ),
         GradeCell(
             "unseen-precision", 2,
@@ -196,6 +224,7 @@ ASSIGNMENT = Assignment(
             "autograder.check_metrics(\n"
             f"    model, holdout.x, holdout.y, min_precision={MIN_PRECISION}, threshold=threshold\n"
             ").assert_passed();",
+            verified=_holdout_check(min_precision=MIN_PRECISION),
         ),
         Instructions(
             "## Part 3: report your metrics\n\n"

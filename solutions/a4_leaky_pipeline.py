@@ -13,6 +13,7 @@ import numpy as np
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
 
+from autograder.manifest import CheckSpec, Export, Verified
 from autograder.render.nbgrader_source import (
     Assignment,
     GivenCode,
@@ -80,6 +81,21 @@ def build_model() -> keras.Model:
     return model
 
 
+# What the grade cells hand to `autograder grade`: the raw split, the scaler and the model.
+_SPLIT = Export("arrays", "split", "x_train=x_train, x_test=x_test, y_test=y_test")
+_SCALER = Export("scaler", "scaler", "scaler")
+_MODEL = Export("model", "model", "model")
+
+
+def _accuracy_check(x: str, y: str) -> Verified:
+    """Re-check of `model` on rows scaled by the learner's exported scaler."""
+    return Verified(
+        (_MODEL, _SCALER, _SPLIT),
+        (CheckSpec("check_metrics", ("@model", f"{x}|scaler", y),
+                   {"min_accuracy": MIN_ACCURACY}),),
+    )
+
+
 LOAD_DATA = """\
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
@@ -124,10 +140,18 @@ ASSIGNMENT = Assignment(
         GradeCell(
             "no-shared-rows", 2,
             "autograder.check_split(x_train, x_test).assert_passed();",
+            verified=Verified(
+                (_SPLIT,), (CheckSpec("check_split", ("@split.x_train", "@split.x_test")),)
+            ),
         ),
         GradeCell(
             "scaler-from-train", 2,
             "autograder.check_split(x_train, x_test, scaler=scaler).assert_passed();",
+            verified=Verified(
+                (_SPLIT, _SCALER),
+                (CheckSpec("check_split", ("@split.x_train", "@split.x_test"),
+                           {"scaler": "@scaler"}),),
+            ),
         ),
         Instructions(
             "## Part 2: train on the scaled training rows\n\n"
@@ -148,6 +172,7 @@ ASSIGNMENT = Assignment(
             "autograder.check_metrics(\n"
             f"    model, scaler.transform(x_test), y_test, min_accuracy={MIN_ACCURACY}\n"
             ").assert_passed();",
+            verified=_accuracy_check("@split.x_test", "@split.y_test"),
         ),
         GradeCell(
             "unseen-accuracy", 2,
@@ -158,6 +183,7 @@ ASSIGNMENT = Assignment(
             "autograder.check_metrics(\n"
             f"    model, scaler.transform(holdout.x), holdout.y, min_accuracy={MIN_ACCURACY}\n"
             ").assert_passed();",
+            verified=_accuracy_check("@holdout:breast_cancer.x", "@holdout:breast_cancer.y"),
         ),
     ),
 )

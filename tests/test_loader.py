@@ -137,7 +137,11 @@ def test_each_authoring_mistake_names_file_and_line(
     assert old in VALID
     error = _error(tmp_path, VALID.replace(old, new, 1))
     assert words in error.problem
-    assert error.line == line, str(error)
+    if words == "not valid YAML":
+        # libyaml reports the line where it noticed, and names the line where the list began.
+        assert error.line in (line, line + 1) and f"line {line}" in str(error), str(error)
+    else:
+        assert error.line == line, str(error)
 
 
 def test_fix_model_must_name_a_registered_check_with_known_params(tmp_path: Path) -> None:

@@ -260,3 +260,69 @@ def test_fix_model_code_errors_are_explained_not_raised() -> None:
     assert "NameError on line 2" in result.message
     result = check_answer(question, "x = 1\n")
     assert "never assigned a variable called `model`" in result.message
+
+
+# ---------------------------------------------------------------- reading what learners type
+
+
+@pytest.mark.parametrize(
+    "typed",
+    [
+        "(None, 3)",
+        "None,3",
+        "[None, 3]",
+        "(none, 3)",
+        " ( None ,3 ) ",
+        (None, 3),
+        [None, 3],
+        "TensorShape([None, 3])",
+        "(?, 3)",
+    ],
+)
+def test_shapes_are_read_leniently(typed: Any) -> None:
+    assert parse_shape(typed) == (None, 3)
+
+
+def test_shape_edge_cases() -> None:
+    assert parse_shape("(3,)") == (3,)
+    assert parse_shape("()") == ()
+    for bad in ("(None, three)", "(None, -3)", "(None, 2.5)", 3):
+        with pytest.raises(ValueError):
+            parse_shape(bad)
+
+
+def test_numbers_are_read_leniently() -> None:
+    from autograder.checks.answers import parse_number
+
+    assert parse_number("101,770") == 101770
+    assert parse_number(" 0.25 ") == 0.25
+    assert parse_number("25%") == 0.25
+    assert parse_number(7) == 7.0
+    for bad in ("a lot", True, "nan", [1]):
+        with pytest.raises(ValueError):
+            parse_number(bad)
+
+
+def test_choices_by_letter_index_or_text() -> None:
+    question = next(q for _, q in QUESTIONS if isinstance(q, SingleChoice))
+    right = next(i for i, c in enumerate(question.choices) if c.correct)
+    letter = "abcdefgh"[right]
+    for answer in (right, letter, letter.upper(), f" {question.choices[right].text.upper()} "):
+        assert check_answer(question, answer).passed, answer
+    result = check_answer(question, "Z")
+    assert result.outcome is Outcome.ERROR and "letter from A to" in result.message
+    multi = next(q for _, q in QUESTIONS if isinstance(q, MultipleSelect))
+    letters = "".join("ABCDEFGH"[i] for i, c in enumerate(multi.choices) if c.correct)
+    assert check_answer(multi, letters).passed
+    assert check_answer(multi, " ".join(letters.lower())).passed
+    missing_one = check_answer(multi, letters[:-1])
+    assert missing_one.outcome is Outcome.FAILED and "at least one more" in missing_one.message
+
+
+def test_predicted_output_ignores_spacing_case_and_quotes() -> None:
+    question = next(
+        q for _, q in QUESTIONS if isinstance(q, PredictOutput) and q.answer.startswith("[")
+    )
+    assert check_answer(question, question.answer.upper()).passed
+    assert check_answer(question, "  ".join(question.answer.split())).passed
+    assert check_answer(question, f"'{question.answer}'").passed

@@ -59,7 +59,8 @@ keras.utils.set_random_seed(0)
 EPOCHS_CAP = int(os.environ.get("COURSE_EPOCHS", "1000"))"""
 
 _SCHEMA_CLASSES = tuple(
-    name for name, value in vars(schema).items()
+    name
+    for name, value in vars(schema).items()
     if dataclasses.is_dataclass(value) and isinstance(value, type)
 )
 _GRADE_ID = re.compile(r"^[A-Za-z0-9_-]+$")
@@ -117,12 +118,16 @@ class GradeCell:
         points: Points for passing it.
         visible: Lines every learner sees and can run.
         hidden: Lines only the grader runs; removed from release and feedback.
+        verified: How ``autograder grade`` re-checks the cell outside the kernel (an
+            :class:`autograder.manifest.Verified`); its export lines open the cell, and
+            ``build-course`` writes its checks into the grading manifest.
     """
 
     id: str
     points: float
     visible: str
     hidden: str = ""
+    verified: Any = None
 
 
 @dataclass(frozen=True)
@@ -182,7 +187,11 @@ def source_of(*objects: Callable[..., Any] | type) -> str:
 
 
 def _metadata(
-    grade_id: str, *, grade: bool = False, solution: bool = False, locked: bool = False,
+    grade_id: str,
+    *,
+    grade: bool = False,
+    solution: bool = False,
+    locked: bool = False,
     points: float | None = None,
 ) -> dict[str, Any]:
     if not _GRADE_ID.match(grade_id):
@@ -190,8 +199,12 @@ def _metadata(
             f"Cell id {grade_id!r} may only hold letters, digits, '-' and '_' (nbgrader grade_id)."
         )
     meta: dict[str, Any] = {
-        "grade": grade, "grade_id": grade_id, "locked": locked,
-        "schema_version": NBGRADER_SCHEMA_VERSION, "solution": solution, "task": False,
+        "grade": grade,
+        "grade_id": grade_id,
+        "locked": locked,
+        "schema_version": NBGRADER_SCHEMA_VERSION,
+        "solution": solution,
+        "task": False,
     }
     if grade:
         meta["points"] = points
@@ -199,21 +212,21 @@ def _metadata(
 
 
 def _markdown(grade_id: str, text: str) -> nbformat.NotebookNode:
-    return nbformat.v4.new_markdown_cell(
-        text.strip(), metadata=_metadata(grade_id, locked=True)
-    )
+    return nbformat.v4.new_markdown_cell(text.strip(), metadata=_metadata(grade_id, locked=True))
 
 
 def _solution_cell(grade_id: str, solution: str, before: str = "") -> nbformat.NotebookNode:
     lines = [before.rstrip()] if before.strip() else []
     lines += [BEGIN_SOLUTION, solution.strip("\n"), END_SOLUTION]
-    return nbformat.v4.new_code_cell(
-        "\n".join(lines), metadata=_metadata(grade_id, solution=True)
-    )
+    return nbformat.v4.new_code_cell("\n".join(lines), metadata=_metadata(grade_id, solution=True))
 
 
 def _test_cell(test: GradeCell) -> nbformat.NotebookNode:
-    lines = [test.visible.strip("\n")]
+    lines = []
+    if test.verified is not None:
+        # The export must run before the kernel-side check, which raises when it fails.
+        lines.append(test.verified.export_code())
+    lines.append(test.visible.strip("\n"))
     if test.hidden.strip():
         lines += [BEGIN_HIDDEN, test.hidden.strip("\n"), END_HIDDEN]
     return nbformat.v4.new_code_cell(
@@ -261,10 +274,13 @@ def _quiz_cells(part: QuizAnswer) -> list[nbformat.NotebookNode]:
         f"from autograder.schema import {', '.join(imports)}\n\n"
         f"check_answer({literal}, {part.variable}).assert_passed();"
     )
+    from autograder.manifest import quiz_export_code
+
     visible = (
+        f"{quiz_export_code(part.variable)}\n"
         f"assert {part.variable!r} in globals(), "
-        f"\"Assign your answer to a variable named {part.variable} in the cell above, "
-        "then run it.\""
+        f'"Assign your answer to a variable named {part.variable} in the cell above, '
+        'then run it."'
     )
     return [
         _markdown(f"{part.variable}-question", text),
@@ -317,7 +333,9 @@ def render(assignment: Assignment) -> nbformat.NotebookNode:
         seen.add(grade_id)
     nb = nbformat.v4.new_notebook(cells=cells)
     nb.metadata["kernelspec"] = {
-        "name": "python3", "display_name": "Python 3", "language": "python",
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
     }
     nb.metadata["language_info"] = {"name": "python"}
     return nb

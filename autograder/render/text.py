@@ -61,11 +61,12 @@ def code_block(code: str) -> str:
     return f"```python\n{code.rstrip()}\n```"
 
 
-def question_body(question: Question) -> str:
+def question_body(question: Question, *, with_choices: bool = True) -> str:
     """The prompt with the code and choices a learner needs to answer, in Markdown.
 
     Args:
         question: Any question.
+        with_choices: List the choices (a widget shows them as its own controls instead).
 
     Returns:
         Markdown text (no answer, hint or solution).
@@ -75,7 +76,7 @@ def question_body(question: Question) -> str:
         parts.append(code_block(question.code))
     if isinstance(question, FixModel):
         parts.append(code_block(question.starter))
-    if isinstance(question, SingleChoice | MultipleSelect):
+    if with_choices and isinstance(question, SingleChoice | MultipleSelect):
         parts.append(
             "\n".join(f"- {choice_label(i, c.text)}" for i, c in enumerate(question.choices))
         )

@@ -123,7 +123,8 @@ class QuestionWidget:
         total = len(session.quiz.questions)
         label = f"question {number}"
         heading = f"<h4>Question {number} of {total}</h4>"
-        self.prompt = widgets.HTML(heading + markdown_html(question_body(question)))
+        body = question_body(question, with_choices=False)
+        self.prompt = widgets.HTML(heading + markdown_html(body))
         self.answer = self._answer_control(label)
         self.check_button = widgets.Button(
             description="Check",
@@ -147,6 +148,7 @@ class QuestionWidget:
             [self.prompt, self.answer, buttons, self.feedback, self.hints, self.solution]
         )
         self.root.add_class("quiz-question")
+        self.root.add_class(f"quiz-q-{question.id}")  # a stable handle for styling and tests
         self._restore()
 
     # ------------------------------------------------------------ controls
