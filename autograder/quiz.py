@@ -141,6 +141,10 @@ class QuizSession:
         quiz: The questions.
         progress_path: The JSON file answers are saved to, or None to keep them in memory.
         notice: A message about the progress file (unreadable, unwritable), or "".
+
+    Args:
+        quiz: The loaded quiz.
+        progress_path: Where to save and restore progress; None keeps it in memory.
     """
 
     def __init__(self, quiz: Quiz, progress_path: Path | None):

@@ -183,8 +183,13 @@ def test_lesson_01_quiz_gives_feedback_in_a_real_browser(lab: tuple[str, Path]) 
             expect(feedback).to_contain_text("Not yet.", timeout=15_000)
             expect(feedback).to_contain_text(wrong_words)
 
-            radios.nth(right_index).check()
-            card.get_by_role("button", name="Check").click()
+            # The right answer with the keyboard only: focus the choice, Space, then the
+            # Check button, Enter.
+            radios.nth(right_index).focus()
+            page.keyboard.press("Space")
+            expect(radios.nth(right_index)).to_be_checked()
+            card.get_by_role("button", name="Check").focus()
+            page.keyboard.press("Enter")
             expect(feedback).to_contain_text("Correct.", timeout=15_000)
             card.get_by_role("button", name="Hint").click()
             expect(card).to_contain_text("Hint 1 of")

@@ -364,3 +364,76 @@ def test_reported_metric_is_recomputed_by_the_grader_on_scaled_data(exports: Pat
     verdicts = {v.grade_id: v for v in verify_submission(tasks, exports)}
     assert verdicts["good"].score == 1.0, verdicts["good"].message
     assert verdicts["bad"].score == 0.0 and "computed from your model" in verdicts["bad"].message
+
+
+# --------------------------------------------------------------------------- the real course
+
+RIGGED_MODULES = '''\
+import sys, types
+import autograder.schema  # the hidden tests import it; keep the real one
+
+class _Passed:
+    passed = True
+    def assert_passed(self):
+        return self
+
+def _fake(name, **attributes):
+    module = types.ModuleType(name)
+    module.__dict__.update(attributes)
+    sys.modules[name] = module
+    return module
+
+_checks = lambda *args, **kwargs: _Passed()
+_fake("autograder.export", answer=_checks, model=_checks, arrays=_checks, scaler=_checks)
+_fake("autograder.checks.answers", check_answer=_checks)
+_fake("autograder.checks", answers=sys.modules["autograder.checks.answers"])
+autograder = _fake("autograder", check_model=_checks, check_metrics=_checks,
+                   check_split=_checks, export=sys.modules["autograder.export"],
+                   checks=sys.modules["autograder.checks"], schema=autograder.schema)
+'''
+
+
+@pytest.mark.nbgrader
+@pytest.mark.slow
+@pytest.mark.xdist_group("grading")
+def test_built_course_reference_full_marks_and_rigged_kernel_checks_score_nothing(
+        tmp_path: Path) -> None:
+    import nbformat
+    from _grading_course import course_env, nbgrader
+
+    from autograder.course import build_course
+    from autograder.grading import load_results
+
+    layout = build_course(tmp_path / "course")
+    name = layout.assignments[0]
+    nbgrader(layout.root, "generate_assignment", name, "--force")
+    manifest = load_manifest(layout.root, name)
+    assert {task.kind for task in manifest.tasks} == {"answer", "checks"}
+    # The reference: the instructor's source notebook, solutions included.
+    for student in ("ref", "empty", "rigged"):
+        layout.submitted(student, name).parent.mkdir(parents=True)
+    shutil.copy(layout.notebooks[name], layout.submitted("ref", name))
+    shutil.copy(layout.release(name), layout.submitted("empty", name))
+    rigged = nbformat.read(layout.release(name), as_version=4)
+    solution_cells = [cell for cell in rigged.cells
+                      if cell.metadata.get("nbgrader", {}).get("solution")]
+    for cell in solution_cells:
+        grade_id = cell.metadata["nbgrader"]["grade_id"]
+        cell.source = (f"{grade_id.removesuffix('-answer')} = 'not the answer'"
+                       if grade_id.endswith("-answer")
+                       else "def build_compiled_model():\n    return None")
+    # Every kernel-side check now passes, whatever the answers: none of them is right.
+    solution_cells[0].source = RIGGED_MODULES + solution_cells[0].source
+    nbformat.write(rigged, layout.submitted("rigged", name))
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "autograder"), "grade", str(layout.root), name,
+         "--workers", "2"], capture_output=True, text=True, env=course_env(), check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    found = {result["student"]: result for result in load_results(layout.root, name)}
+    total = sum(task.points for task in manifest.tasks)
+    assert found["ref"]["score"] == total, found["ref"]
+    assert not any(task["disagrees"] for task in found["ref"]["tasks"])
+    assert found["rigged"]["score"] <= found["empty"]["score"]
+    kernel = sum(task["kernel_score"] or 0.0 for task in found["rigged"]["tasks"])
+    assert kernel == total  # the rigged modules fooled every kernel-side check ...
+    assert all(task["disagrees"] for task in found["rigged"]["tasks"])  # ... and it shows

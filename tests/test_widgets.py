@@ -49,14 +49,14 @@ def test_single_choice_wrong_then_right_shows_each_feedback(session: QuizSession
     view.answer.value = wrong
     view.check_button.click()
     shown = _text(view.feedback.value)
-    assert shown.startswith("❌ Not yet.")
+    assert shown.startswith("✗ Not yet.")
     assert _plain(question.choices[wrong].feedback) in shown
     assert 'aria-live="polite"' in view.feedback.value
 
     view.answer.value = right
     view.check_button.click()
     shown = _text(view.feedback.value)
-    assert shown.startswith("✅ Correct.")
+    assert shown.startswith("✓ Correct.")
     assert _plain(question.choices[right].feedback) in shown
     assert "1 of 14 questions right" in _text(widget.summary.value)
 
@@ -68,13 +68,13 @@ def test_multiple_select_and_free_text_controls(session: QuizSession) -> None:
     for box, choice in zip(view.boxes, multi.choices, strict=True):
         box.value = choice.correct
     view.check_button.click()
-    assert _text(view.feedback.value).startswith("✅ Correct.")
+    assert _text(view.feedback.value).startswith("✓ Correct.")
 
     shape = session.quiz.question(_first(session, OutputShape))
     view = widget.questions[shape.id]
     view.answer.value = "none,3"
     view.check_button.click()
-    assert _text(view.feedback.value).startswith("✅")
+    assert _text(view.feedback.value).startswith("✓")
     view.answer.value = "(10, 3)"
     view.check_button.click()
     assert "batch size" in _text(view.feedback.value)
@@ -83,7 +83,7 @@ def test_multiple_select_and_free_text_controls(session: QuizSession) -> None:
     view = widget.questions[number.id]
     view.answer.value = "many"
     view.check_button.click()
-    assert _text(view.feedback.value).startswith("⚠️ Could not check this answer.")
+    assert _text(view.feedback.value).startswith("⚠ Could not check this answer.")
     assert "is not a number" in _text(view.feedback.value)
 
 
@@ -91,7 +91,7 @@ def test_empty_answer_is_not_attempted(session: QuizSession) -> None:
     widget = QuizWidget(session, session.quiz.ids)
     view = widget.questions[_first(session, Numeric)]
     view.check_button.click()
-    assert _text(view.feedback.value).startswith("⬜ Not attempted.")
+    assert _text(view.feedback.value).startswith("○ Not attempted.")
     assert "0 of 14 questions right" in _text(widget.summary.value)
 
 
@@ -227,8 +227,8 @@ def test_fix_model_code_box_runs_the_model_check(session: QuizSession) -> None:
     view = QuizWidget(session, (question.id,)).questions[question.id]
     assert view.answer.value == question.starter
     view.check_button.click()
-    assert _text(view.feedback.value).startswith("❌ Not yet.")
+    assert _text(view.feedback.value).startswith("✗ Not yet.")
     assert "Flatten" in _text(view.feedback.value)
     view.answer.value = question.reference
     view.check_button.click()
-    assert _text(view.feedback.value).startswith("✅ Correct.")
+    assert _text(view.feedback.value).startswith("✓ Correct.")

@@ -13,6 +13,7 @@ the keyboard alone, and feedback areas are ARIA live regions so the verdict is r
 from __future__ import annotations
 
 import html
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import ipywidgets as widgets
@@ -35,11 +36,12 @@ if TYPE_CHECKING:  # pragma: no cover
 
 _markdown = mistune.create_markdown(escape=True, plugins=["table", "strikethrough"])
 
+# Plain symbols rather than emoji: they render in every font, including headless browsers'.
 _ICONS = {
-    Outcome.PASSED: "✅",
-    Outcome.FAILED: "❌",
-    Outcome.NOT_ATTEMPTED: "⬜",
-    Outcome.ERROR: "⚠️",
+    Outcome.PASSED: "✓",
+    Outcome.FAILED: "✗",
+    Outcome.NOT_ATTEMPTED: "○",
+    Outcome.ERROR: "⚠",
 }
 
 # Scoped to the quiz's own classes; colours pass WCAG AA contrast on a white background.
@@ -114,9 +116,17 @@ class QuestionWidget:
         hints: HTML area for the hints shown so far.
         solution: HTML area for the worked solution (empty until revealed).
         root: The whole question as one displayable box.
+
+    Args:
+        session: The quiz session that checks answers and keeps progress.
+        question: The question to show.
+        number: Its 1-based position in the quiz.
+        on_result: Called after every check, to refresh the score line.
     """
 
-    def __init__(self, session: QuizSession, question: Question, number: int, on_result: Any):
+    def __init__(
+        self, session: QuizSession, question: Question, number: int, on_result: Callable[[], None]
+    ):
         self.session = session
         self.question = question
         self._on_result = on_result
@@ -284,6 +294,10 @@ class QuizWidget:
         questions: The :class:`QuestionWidget` of each question shown, by id.
         summary: HTML area with the score so far.
         root: Everything, as one displayable box.
+
+    Args:
+        session: The quiz session.
+        ids: The question ids to show, in quiz order.
     """
 
     def __init__(self, session: QuizSession, ids: tuple[str, ...]):
