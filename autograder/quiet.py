@@ -9,6 +9,7 @@ configures the process once (header cells, lessons); ``no_stderr()`` guards a si
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import io
 import logging
 import os
@@ -32,6 +33,13 @@ def silence(backend: str = "tensorflow") -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     # oneDNN prints a notice at import; results differ from it only in the last bits.
     os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+    if os.environ["KERAS_BACKEND"] == "tensorflow" and importlib.util.find_spec("tensorflow"):
+        # TensorFlow configures its logger the first time it is asked for it, and in an
+        # interactive shell (a Jupyter kernel) it sets INFO then, undoing any level set before.
+        # Let that happen now, then lower it; `import keras` imports TensorFlow anyway.
+        import tensorflow as tf
+
+        tf.get_logger()
     for name in _NOISY_LOGGERS:
         logging.getLogger(name).setLevel(logging.ERROR)
     warnings.filterwarnings("ignore", module=r"(keras|tensorflow|absl|h5py)(\.|$)")

@@ -70,6 +70,18 @@ def _wait_for_server(url: str, process: subprocess.Popen[bytes], timeout: float)
     raise TimeoutError(f"JupyterLab did not answer at {url} within {timeout:.0f} s")
 
 
+def _start_session(base: str, token: str, notebook: str) -> None:
+    body = {"path": notebook, "name": notebook, "type": "notebook", "kernel": {"name": "python3"}}
+    request = urllib.request.Request(
+        f"{base}/api/sessions",
+        data=json.dumps(body).encode(),
+        headers={"Authorization": f"token {token}", "Content-Type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310 - local server
+        assert response.status == 201, response.status
+
+
 @pytest.fixture(scope="module")
 def lab(repo: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
     """JupyterLab on a free port serving a folder with the built lesson 01; stopped at the end.
@@ -114,6 +126,9 @@ def lab(repo: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[
     try:
         base = f"http://127.0.0.1:{port}"
         _wait_for_server(f"{base}/api/status?token={token}", server, timeout=120)
+        # Start the notebook's kernel before the page opens: left to itself, JupyterLab may
+        # start two at once and keep the one it then shuts down ("Select Kernel" dialog).
+        _start_session(base, token, f"{STEM}.ipynb")
         yield f"{base}/lab/tree/{STEM}.ipynb?token={token}", root
     finally:
         # Stops the server and, with it, every kernel it started.
@@ -128,9 +143,8 @@ def lab(repo: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[
 
 def _run_all_cells(page: Any) -> None:
     """Run > Run All Cells from the menu bar, once the kernel is connected and idle."""
-    from playwright.sync_api import TimeoutError as PlaywrightTimeout
-
     started = page.locator(".jp-InputPrompt", has_text=re.compile(r"\[(\*|\d+)\]"))
+    kernel_dialog = page.locator(".jp-Dialog").get_by_role("button", name="Select")
     for _attempt in range(3):
         # The toolbar's execution indicator reports the kernel's state once it is connected.
         page.wait_for_function(
@@ -139,16 +153,14 @@ def _run_all_cells(page: Any) -> None:
         )
         page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
         page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
-        try:
-            # JupyterLab may still ask which kernel to use; accept its preselected Python 3.
-            page.locator(".jp-Dialog").get_by_role("button", name="Select").click(timeout=3_000)
-        except PlaywrightTimeout:
-            pass
-        try:
-            started.first.wait_for(state="attached", timeout=30_000)
-            return
-        except PlaywrightTimeout:
-            page.keyboard.press("Escape")  # a kernel that was still starting: try again
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if started.count():
+                return
+            if kernel_dialog.count() and kernel_dialog.first.is_visible():
+                # JupyterLab asks which kernel to use: accept its preselected Python 3.
+                kernel_dialog.first.click()
+            time.sleep(0.5)
     raise AssertionError("JupyterLab never started running the notebook's cells")
 
 

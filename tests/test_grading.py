@@ -393,28 +393,24 @@ autograder = _fake("autograder", check_model=_checks, check_metrics=_checks,
 '''
 
 
-@pytest.mark.nbgrader
-@pytest.mark.slow
-@pytest.mark.xdist_group("grading")
-def test_built_course_reference_full_marks_and_rigged_kernel_checks_score_nothing(
-        tmp_path: Path) -> None:
-    import nbformat
-    from _grading_course import course_env, nbgrader
+@pytest.fixture(scope="module")
+def built_course(tmp_path_factory: pytest.TempPathFactory) -> object:
+    """The real course from `autograder build-course`, every assignment generated."""
+    from _grading_course import nbgrader
 
     from autograder.course import build_course
-    from autograder.grading import load_results
 
-    layout = build_course(tmp_path / "course")
-    name = layout.assignments[0]
-    nbgrader(layout.root, "generate_assignment", name, "--force")
-    manifest = load_manifest(layout.root, name)
-    assert {task.kind for task in manifest.tasks} == {"answer", "checks"}
-    # The reference: the instructor's source notebook, solutions included.
-    for student in ("ref", "empty", "rigged"):
-        layout.submitted(student, name).parent.mkdir(parents=True)
-    shutil.copy(layout.notebooks[name], layout.submitted("ref", name))
-    shutil.copy(layout.release(name), layout.submitted("empty", name))
-    rigged = nbformat.read(layout.release(name), as_version=4)
+    layout = build_course(tmp_path_factory.mktemp("built") / "course")
+    for name in layout.assignments:
+        nbgrader(layout.root, "generate_assignment", name, "--force")
+    return layout
+
+
+def _rig(release: Path, target: Path) -> None:
+    """Plant a submission whose answers are all wrong but whose kernel checks are all faked."""
+    import nbformat
+
+    rigged = nbformat.read(release, as_version=4)
     solution_cells = [cell for cell in rigged.cells
                       if cell.metadata.get("nbgrader", {}).get("solution")]
     for cell in solution_cells:
@@ -422,18 +418,43 @@ def test_built_course_reference_full_marks_and_rigged_kernel_checks_score_nothin
         cell.source = (f"{grade_id.removesuffix('-answer')} = 'not the answer'"
                        if grade_id.endswith("-answer")
                        else "def build_compiled_model():\n    return None")
-    # Every kernel-side check now passes, whatever the answers: none of them is right.
     solution_cells[0].source = RIGGED_MODULES + solution_cells[0].source
-    nbformat.write(rigged, layout.submitted("rigged", name))
+    nbformat.write(rigged, target)
+
+
+@pytest.mark.nbgrader
+@pytest.mark.slow
+@pytest.mark.xdist_group("grading")
+@pytest.mark.parametrize("index", [0, 1, 2, 3])
+def test_built_course_is_verified_by_autograder_grade(built_course: object, index: int) -> None:
+    from _grading_course import course_env
+
+    from autograder.grading import load_results
+
+    layout = built_course
+    name = layout.assignments[index]
+    manifest = load_manifest(layout.root, name)
+    for student in ("ref", "empty", "rigged"):
+        layout.submitted(student, name).parent.mkdir(parents=True)
+    # The reference: the instructor's source notebook, solutions included.
+    shutil.copy(layout.notebooks[name], layout.submitted("ref", name))
+    shutil.copy(layout.release(name), layout.submitted("empty", name))
+    _rig(layout.release(name), layout.submitted("rigged", name))
     done = subprocess.run(
         [str(Path(sys.executable).parent / "autograder"), "grade", str(layout.root), name,
          "--workers", "2"], capture_output=True, text=True, env=course_env(), check=False)
     assert done.returncode == 0, done.stderr[-2000:]
     found = {result["student"]: result for result in load_results(layout.root, name)}
     total = sum(task.points for task in manifest.tasks)
+    # Every grade cell of the course is re-checked outside the kernel ...
+    assert {task.kind for task in manifest.tasks} <= {"answer", "checks"} and total > 0
+    # ... the reference earns every point there, and the kernel agrees ...
     assert found["ref"]["score"] == total, found["ref"]
-    assert not any(task["disagrees"] for task in found["ref"]["tasks"])
-    assert found["rigged"]["score"] <= found["empty"]["score"]
-    kernel = sum(task["kernel_score"] or 0.0 for task in found["rigged"]["tasks"])
-    assert kernel == total  # the rigged modules fooled every kernel-side check ...
-    assert all(task["disagrees"] for task in found["rigged"]["tasks"])  # ... and it shows
+    assert not any(task["disagrees"] for task in found["ref"]["tasks"]), found["ref"]
+    # ... and faked kernel-side checks earn nothing.
+    assert found["empty"]["score"] == 0.0
+    assert found["rigged"]["score"] == 0.0
+    if name.startswith("a1"):
+        kernel = sum(task["kernel_score"] or 0.0 for task in found["rigged"]["tasks"])
+        assert kernel == total  # the rigged modules fooled every kernel-side check ...
+        assert all(task["disagrees"] for task in found["rigged"]["tasks"])  # ... and it shows

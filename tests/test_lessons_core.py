@@ -12,26 +12,16 @@ from typing import Any
 
 import pytest
 
-from autograder.notebooks import ExecutedNotebook, execute, read_source
+from _lessons import execute_lesson
+
+from autograder.notebooks import ExecutedNotebook
 
 pytestmark = pytest.mark.slow
 
 
 def _run(repo: Path, tmp_path: Path, stem: str, epochs: int, probe: list[str]) -> ExecutedNotebook:
     """Execute ``lessons/<stem>.md`` with ``COURSE_EPOCHS=epochs`` and the given probes."""
-    notebook = read_source(repo / "lessons" / f"{stem}.md")
-    run = execute(notebook, cwd=tmp_path, env={"COURSE_EPOCHS": str(epochs)}, probe=probe)
-    _assert_no_stderr(run, stem)
-    return run
-
-
-def _assert_no_stderr(run: ExecutedNotebook, stem: str) -> None:
-    # Learners should see no TensorFlow log spam: the first cell silences it.
-    for number, cell in enumerate(run.notebook.cells):
-        for output in cell.get("outputs", []):
-            assert output.get("name") != "stderr", (
-                f"{stem} cell {number} wrote to stderr: {output.get('text', '')[:300]}"
-            )
+    return execute_lesson(stem, tmp_path, epochs, probe)
 
 
 def test_lesson_01_sequential_api(repo: Path, tmp_path: Path) -> None:

@@ -60,3 +60,25 @@ def test_silence_sets_backend_and_log_level_without_overriding(monkeypatch):
     assert os.environ["KERAS_BACKEND"] == "jax"
     assert os.environ["TF_CPP_MIN_LOG_LEVEL"] == "3"
     assert logging.getLogger("tensorflow").level == logging.ERROR
+
+
+@pytest.mark.slow
+def test_silence_holds_inside_a_jupyter_kernel(tmp_path) -> None:
+    # TensorFlow resets its logger to INFO the first time it is used in an interactive shell;
+    # silence() must win over that, or retracing warnings reach a grade cell's stderr.
+    import nbformat
+
+    from autograder.notebooks import execute
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_code_cell("import autograder\nautograder.silence()\nimport keras"),
+        nbformat.v4.new_code_cell(
+            "import tensorflow as tf\n"
+            "tf.get_logger().warning('retracing would be printed here')"
+        ),
+    ]
+    run = execute(nb, cwd=tmp_path, timeout=120, probe=["tf.get_logger().getEffectiveLevel()"])
+    assert run.values["tf.get_logger().getEffectiveLevel()"] == logging.ERROR
+    outputs = [out for cell in run.notebook.cells for out in cell.get("outputs", [])]
+    assert not any("retracing" in out.get("text", "") for out in outputs), outputs

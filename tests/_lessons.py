@@ -1,0 +1,35 @@
+"""Run a lesson the way the lesson tests need it: fewer epochs, figures probed, no stderr."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from autograder.notebooks import ExecutedNotebook, execute, read_source
+
+LESSONS = Path(__file__).resolve().parent.parent / "lessons"
+
+
+def execute_lesson(stem: str, cwd: Path, epochs: int, probe: Sequence[str]) -> ExecutedNotebook:
+    """Execute ``lessons/<stem>.md`` with ``COURSE_EPOCHS=epochs`` and fail on any stderr.
+
+    Args:
+        stem: Lesson file stem, such as ``"05-metric-pitfalls"``.
+        cwd: Working directory of the kernel (files the lesson writes land here).
+        epochs: Value of ``COURSE_EPOCHS``.
+        probe: Python expressions evaluated in the kernel after the last cell.
+
+    Returns:
+        The executed notebook with the probed values.
+    """
+    run = execute(
+        read_source(LESSONS / f"{stem}.md"), cwd=cwd, env={"COURSE_EPOCHS": str(epochs)},
+        probe=list(probe),
+    )
+    # A learner would see any stderr text (TensorFlow log lines included) as an error.
+    for number, cell in enumerate(run.notebook.cells):
+        for output in cell.get("outputs", []):
+            assert output.get("name") != "stderr", (
+                f"{stem} cell {number} wrote to stderr: {output.get('text', '')[:300]}"
+            )
+    return run
