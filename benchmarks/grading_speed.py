@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -34,6 +35,31 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import _grading_course as course_kit  # noqa: E402 - the test course, shared with the tests
 
 from autograder.grading import load_results  # noqa: E402
+
+
+def children_cpu() -> float:
+    """CPU seconds used so far by finished child processes (and the ones they waited for)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def own_cpu() -> float:
+    """CPU seconds used so far by this process."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def timed(label: str, action: object, *args: object) -> float:
+    """Run ``action(*args)``; print its wall time and the CPU time it cost; return the wall time.
+
+    CPU seconds do not depend on what else the machine runs: on an idle machine with C cores,
+    work that keeps every core busy takes about CPU / C of wall time.
+    """
+    cpu = children_cpu() + own_cpu()
+    wall = action(*args)
+    cpu = children_cpu() + own_cpu() - cpu
+    print(f"{label:<36}{wall:7.1f} s wall  {cpu:7.1f} s CPU")
+    return wall
 
 
 def bare_execution(course: Path, students: list[str]) -> float:
@@ -87,14 +113,12 @@ def main() -> int:
     # Other work on the machine skews every figure below; the load average says how much.
     print(f"load average at start: {os.getloadavg()[0]:.1f}")
 
-    bare = bare_execution(course, students)
-    print(f"bare nbclient execution, serial:    {bare:7.1f} s  ({bare / len(students):.1f} s each)")
-    serial = serial_nbgrader(course)
-    print(f"nbgrader autograde, serial:         {serial:7.1f} s")
+    bare = timed("bare nbclient execution, serial:", bare_execution, course, students)
+    serial = timed("nbgrader autograde, serial:", serial_nbgrader, course)
     walls: dict[int, float] = {}
     for workers in args.workers:
-        walls[workers] = autograder_grade(course, workers)
-        print(f"autograder grade --workers {workers}:       {walls[workers]:7.1f} s")
+        walls[workers] = timed(f"autograder grade --workers {workers}:", autograder_grade,
+                               course, workers)
     results = load_results(course, course_kit.ASSIGNMENT)
     assert all(result["score"] == result["max_score"] for result in results), "a reference failed"
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import secrets
 import shutil
 import socket
@@ -70,24 +69,13 @@ def _wait_for_server(url: str, process: subprocess.Popen[bytes], timeout: float)
     raise TimeoutError(f"JupyterLab did not answer at {url} within {timeout:.0f} s")
 
 
-def _start_session(base: str, token: str, notebook: str) -> None:
-    body = {"path": notebook, "name": notebook, "type": "notebook", "kernel": {"name": "python3"}}
-    request = urllib.request.Request(
-        f"{base}/api/sessions",
-        data=json.dumps(body).encode(),
-        headers={"Authorization": f"token {token}", "Content-Type": "application/json"},
-        method="POST",
-    )
-    with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310 - local server
-        assert response.status == 201, response.status
-
-
 @pytest.fixture(scope="module")
-def lab(repo: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+def lab(repo: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """JupyterLab on a free port serving a folder with the built lesson 01; stopped at the end.
 
     Yields:
-        The notebook's URL (with the token) and the served folder.
+        ``url`` of the notebook (with the token), ``api`` base URL, ``token`` and the served
+        folder ``root``.
     """
     root = tmp_path_factory.mktemp("lab")
     source = repo / "lessons" / f"{STEM}.md"
@@ -99,6 +87,13 @@ def lab(repo: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[
     settings.mkdir(parents=True)
     (settings / "notification.jupyterlab-settings").write_text(
         json.dumps({"fetchNews": "false", "checkForUpdates": False}), encoding="utf-8"
+    )
+    # Start the notebook's kernel without asking, as a learner who ticked "Always start the
+    # preferred kernel" would.
+    tracker = root / ".lab-settings" / "@jupyterlab" / "notebook-extension"
+    tracker.mkdir(parents=True)
+    (tracker / "tracker.jupyterlab-settings").write_text(
+        json.dumps({"autoStartDefaultKernel": True}), encoding="utf-8"
     )
     port, token = _free_port(), secrets.token_hex(16)
     env = {
@@ -126,10 +121,12 @@ def lab(repo: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[
     try:
         base = f"http://127.0.0.1:{port}"
         _wait_for_server(f"{base}/api/status?token={token}", server, timeout=120)
-        # Start the notebook's kernel before the page opens: left to itself, JupyterLab may
-        # start two at once and keep the one it then shuts down ("Select Kernel" dialog).
-        _start_session(base, token, f"{STEM}.ipynb")
-        yield f"{base}/lab/tree/{STEM}.ipynb?token={token}", root
+        yield {
+            "url": f"{base}/lab/tree/{STEM}.ipynb?token={token}",
+            "api": base,
+            "token": token,
+            "root": root,
+        }
     finally:
         # Stops the server and, with it, every kernel it started.
         server.terminate()
@@ -143,31 +140,71 @@ def lab(repo: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[
 
 def _run_all_cells(page: Any) -> None:
     """Run > Run All Cells from the menu bar, once the kernel is connected and idle."""
-    started = page.locator(".jp-InputPrompt", has_text=re.compile(r"\[(\*|\d+)\]"))
+    # The toolbar's execution indicator reports the kernel's state once it is connected.
+    page.wait_for_function(
+        "document.querySelector('.jp-Notebook-ExecutionIndicator')?.dataset.status === 'idle'",
+        timeout=120_000,
+    )
+    page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
+    page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
+
+
+def _wait_for_stable_kernel(api: str, token: str, timeout: float = 180) -> None:
+    """Wait until the notebook has one idle kernel that stays the same for a few seconds.
+
+    Opening a notebook sometimes makes JupyterLab start two kernels and shut one down; cells
+    sent in between are lost. Asking the server which kernel the session holds avoids that race.
+    """
+    request = urllib.request.Request(
+        f"{api}/api/sessions", headers={"Authorization": f"token {token}"}
+    )
+    deadline = time.monotonic() + timeout
+    stable_since, last = time.monotonic(), None
+    while time.monotonic() < deadline:
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - local server
+            sessions = json.loads(response.read())
+        kernels = [(s["kernel"]["id"], s["kernel"]["execution_state"]) for s in sessions]
+        if kernels != last:
+            stable_since, last = time.monotonic(), kernels
+        elif len(kernels) == 1 and kernels[0][1] == "idle" and time.monotonic() - stable_since > 5:
+            return
+        time.sleep(0.5)
+    raise TimeoutError(f"the notebook's kernel did not settle within {timeout:.0f} s: {last}")
+
+
+def _run_until_visible(page: Any, target: Any, timeout: float, stall: float = 90) -> None:
+    """Run every cell until ``target`` shows, running again if the notebook stops progressing.
+
+    A kernel replaced while cells were queued leaves them unrun, and JupyterLab may then ask
+    which kernel to use ("Select Kernel"): accepting its preselected Python 3 and running again
+    is what a learner would do.
+    """
     kernel_dialog = page.locator(".jp-Dialog").get_by_role("button", name="Select")
-    for _attempt in range(3):
-        # The toolbar's execution indicator reports the kernel's state once it is connected.
-        page.wait_for_function(
-            "document.querySelector('.jp-Notebook-ExecutionIndicator')?.dataset.status === 'idle'",
-            timeout=120_000,
-        )
-        page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
-        page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if started.count():
-                return
-            if kernel_dialog.count() and kernel_dialog.first.is_visible():
-                # JupyterLab asks which kernel to use: accept its preselected Python 3.
-                kernel_dialog.first.click()
-            time.sleep(0.5)
-    raise AssertionError("JupyterLab never started running the notebook's cells")
+    prompts = page.locator(".jp-InputPrompt")
+    _run_all_cells(page)
+    deadline = time.monotonic() + timeout
+    progress, changed = None, time.monotonic()
+    while time.monotonic() < deadline:
+        if target.count() and target.first.is_visible():
+            return
+        if kernel_dialog.count() and kernel_dialog.first.is_visible():
+            kernel_dialog.first.click()
+            _run_all_cells(page)
+            changed = time.monotonic()
+        now_progress = " ".join(prompts.all_inner_texts())
+        if now_progress != progress:
+            progress, changed = now_progress, time.monotonic()
+        elif time.monotonic() - changed > stall:
+            _run_all_cells(page)  # nothing moved for a long time: the run was lost
+            changed = time.monotonic()
+        time.sleep(1)
+    raise AssertionError(f"the notebook did not show {target} within {timeout:.0f} s")
 
 
-def test_lesson_01_quiz_gives_feedback_in_a_real_browser(lab: tuple[str, Path]) -> None:
+def test_lesson_01_quiz_gives_feedback_in_a_real_browser(lab: dict[str, Any]) -> None:
     from playwright.sync_api import expect, sync_playwright
 
-    url, root = lab
+    url, root = lab["url"], lab["root"]
     question = load_quiz(STEM, save=False).quiz.question(QUESTION)
     wrong_index = next(i for i, c in enumerate(question.choices) if not c.correct)
     right_index = next(i for i, c in enumerate(question.choices) if c.correct)
@@ -181,9 +218,8 @@ def test_lesson_01_quiz_gives_feedback_in_a_real_browser(lab: tuple[str, Path]) 
             # The notebook is open and its kernel is ready when the status shows "Idle".
             page.locator(".jp-Notebook").first.wait_for(timeout=120_000)
             expect(page.locator(".jp-Notebook .jp-Cell").first).to_be_visible(timeout=60_000)
-            _run_all_cells(page)
-            quiz = page.locator(".quiz").first
-            quiz.wait_for(timeout=300_000)
+            _wait_for_stable_kernel(lab["api"], lab["token"])
+            _run_until_visible(page, page.locator(".quiz"), timeout=400)
             card = page.locator(f".quiz-q-{QUESTION}")
             card.scroll_into_view_if_needed()
             radios = card.locator("input[type=radio]")

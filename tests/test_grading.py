@@ -424,7 +424,8 @@ def _rig(release: Path, target: Path) -> None:
 
 @pytest.mark.nbgrader
 @pytest.mark.slow
-@pytest.mark.xdist_group("grading")
+# Its own group: it shares no fixture with the planted course, so xdist may run it alongside.
+@pytest.mark.xdist_group("grading-course")
 @pytest.mark.parametrize("index", [0, 1, 2, 3])
 def test_built_course_is_verified_by_autograder_grade(built_course: object, index: int) -> None:
     from _grading_course import course_env
