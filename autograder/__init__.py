@@ -29,7 +29,18 @@ _EXPORTS = {
     "silence": "autograder.quiet",
 }
 
-__all__ = [*_EXPORTS, "data"]
+# Written out (not derived from _EXPORTS) so that linters and IDEs can read it.
+__all__ = [
+    "CheckFailed",
+    "CheckResult",
+    "Outcome",
+    "check_metrics",
+    "check_model",
+    "check_split",
+    "data",
+    "load_quiz",
+    "silence",
+]
 
 if TYPE_CHECKING:  # pragma: no cover
     from autograder import data

@@ -19,6 +19,14 @@ VERBS: dict[str, tuple[str, str]] = {
 }
 
 
+def _verb_list_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="autograder", description=__doc__.splitlines()[0])
+    verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
+    for verb, (_, help_text) in VERBS.items():
+        verbs.add_parser(verb, help=help_text, add_help=False)
+    return parser
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the command line.
 
@@ -28,19 +36,17 @@ def main(argv: list[str] | None = None) -> int:
     Returns:
         The process exit status.
     """
-    parser = argparse.ArgumentParser(prog="autograder", description=__doc__.splitlines()[0])
-    verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
-    for verb, (module_name, help_text) in VERBS.items():
-        sub = verbs.add_parser(verb, help=help_text, description=help_text)
-        sub.set_defaults(_module=module_name)
-        # Arguments are added lazily below, for the chosen verb only.
-    args, _ = parser.parse_known_args(argv)
-    module = importlib.import_module(args._module)
-    sub = argparse.ArgumentParser(prog=f"autograder {args.verb}", description=VERBS[args.verb][1])
-    module.add_arguments(sub)
-    raw = list(sys.argv[1:] if argv is None else argv)
-    verb_args = sub.parse_args(raw[raw.index(args.verb) + 1 :])
-    return int(module.run(verb_args) or 0)
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args or args[0] not in VERBS:
+        # No verb, an unknown one, or top-level --help: argparse prints usage and exits.
+        _verb_list_parser().parse_args(args)
+        return 2
+    verb, rest = args[0], args[1:]
+    module_name, help_text = VERBS[verb]
+    module = importlib.import_module(module_name)
+    parser = argparse.ArgumentParser(prog=f"autograder {verb}", description=help_text)
+    module.add_arguments(parser)
+    return int(module.run(parser.parse_args(rest)) or 0)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -38,7 +38,9 @@ def read_source(path: str | Path) -> nbformat.NotebookNode:
     if not path.is_file():
         raise FileNotFoundError(f"Notebook source not found: {path}")
     nb = jupytext.read(path)
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata["kernelspec"] = {
+        "name": "python3", "display_name": "Python 3", "language": "python"
+    }
     nb.metadata.pop("jupytext", None)
     return nb
 

@@ -171,7 +171,9 @@ def failed(check: str, message: str, **extra: Any) -> CheckResult:
     return CheckResult(check, Outcome.FAILED, message, **extra)
 
 
-def not_attempted(check: str, message: str = "Replace the `...` placeholder with your answer.") -> CheckResult:
+def not_attempted(
+    check: str, message: str = "Replace the `...` placeholder with your answer."
+) -> CheckResult:
     """Build a result for an answer still left as its placeholder.
 
     Args:

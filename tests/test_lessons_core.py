@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from _lessons import execute_lesson
 
 from autograder.notebooks import ExecutedNotebook
