@@ -46,10 +46,13 @@ class _CurrentStderr:
 def everything_to_stderr() -> Iterator[None]:
     """Turn on what a learner might: every warning shown, DEBUG logging to stderr."""
     root = logging.getLogger()
+    # silence() may have raised the framework loggers in this process; a learner can lower them.
+    keras_logger = logging.getLogger("keras")
     handler = logging.StreamHandler(_CurrentStderr())
-    old_level = root.level
+    old_level, old_keras_level = root.level, keras_logger.level
     root.addHandler(handler)
     root.setLevel(logging.DEBUG)
+    keras_logger.setLevel(logging.DEBUG)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("always")
@@ -59,6 +62,7 @@ def everything_to_stderr() -> Iterator[None]:
     finally:
         root.removeHandler(handler)
         root.setLevel(old_level)
+        keras_logger.setLevel(old_keras_level)
 
 
 def loud_model(units: int = 10, activation: str = "softmax") -> Any:
