@@ -36,11 +36,18 @@ from autograder.render.nbgrader_source import (
 
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
-# Epochs for the direct MNIST test (measured: 2 epochs give 0.92 >= 0.9 on grader images). The
-# nbgrader run does not lower COURSE_EPOCHS: the reference training takes seconds, while kernel
-# start and the TensorFlow import dominate, and the small fraud and tumour models need their
-# full epochs to meet the targets.
-MNIST_EPOCHS = 2
+# The direct tests train with the reference settings and the seed of the notebooks' header cell:
+# fewer epochs leave MNIST accuracy within a few thousandths of the 0.90 bar. The nbgrader run does
+# not lower COURSE_EPOCHS either: the reference training takes seconds, while kernel start and the
+# TensorFlow import dominate.
+
+
+def _seed_like_the_header_cell() -> None:
+    import keras
+
+    keras.utils.set_random_seed(0)
+
+
 A1, A2, A3, A4 = (
     "a1_shapes_and_compile", "a2_mnist_classifier", "a3_imbalanced_fraud", "a4_leaky_pipeline"
 )
@@ -117,8 +124,9 @@ def test_a2_reference_reaches_accuracy_on_holdout() -> None:
     from autograder import data
     from solutions import a2_mnist_classifier as a2
 
+    _seed_like_the_header_cell()
     mnist = data.load_mnist()
-    model = a2.train(a2.build_model(), mnist.x_train, mnist.y_train, epochs=MNIST_EPOCHS)
+    model = a2.train(a2.build_model(), mnist.x_train, mnist.y_train, epochs=a2.EPOCHS)
     holdout = data.load_holdout("mnist")
     verdict = autograder.check_metrics(
         model, holdout.x, holdout.y, min_accuracy=a2.MIN_ACCURACY
@@ -132,6 +140,7 @@ def test_a3_reference_meets_targets_and_reports_figures() -> None:
     from autograder import data
     from solutions import a3_imbalanced_fraud as a3
 
+    _seed_like_the_header_cell()
     fraud = data.load_fraud()
     assert float((fraud.y_test == 0).mean()) == pytest.approx(a3.BASELINE_ACCURACY, abs=1e-9)
     model = a3.train(a3.build_model(), fraud.x_train, fraud.y_train, epochs=a3.EPOCHS)
@@ -180,6 +189,7 @@ def test_a4_reference_model_reaches_accuracy_on_holdout() -> None:
     from autograder import data
     from solutions import a4_leaky_pipeline as a4
 
+    _seed_like_the_header_cell()
     cancer = data.load_breast_cancer()
     x = np.concatenate([cancer.x_train, cancer.x_test])
     y = np.concatenate([cancer.y_train, cancer.y_test])
