@@ -8,7 +8,11 @@ How a batch runs, and why:
   ``SaveAutoGrades`` behave exactly as ``nbgrader autograde``) for one student, then verify.
   Starting ``nbgrader`` costs about 3 s of imports; a worker pays that once, not per student,
   which keeps the per-submission overhead close to bare notebook execution. The learner's code
-  only ever runs in the kernel, a child process of the worker.
+  only ever runs in the kernel, a descendant of the worker.
+- **Kernels that start with Keras imported.** Importing TensorFlow is most of a small
+  notebook's CPU time, so each worker's kernels are forked from a preloader that has imported
+  it once (:mod:`autograder.preload`), and so are its verifications. With more than one worker,
+  each kernel's TensorFlow gets its share of the cores (:func:`thread_env`).
 - **Limits watched from outside.** The parent polls each worker's process tree: past the wall
   time limit, or when the kernels' resident memory (RSS, read with psutil) exceeds the limit,
   the whole tree is killed (kernels run in their own sessions, so the tree is walked rather than
@@ -50,6 +54,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from autograder import preload
 from autograder.export import ENV_VAR
 from autograder.manifest import GRADER_DIR, Manifest, ManifestError
 from autograder.manifest import load as load_manifest
@@ -65,6 +70,29 @@ MAX_OUTPUT_CHARS = 64_000
 # under a worker (listing children scans every process on the machine, so less often).
 _POLL_SECONDS = 0.2
 _RESCAN_SECONDS = 1.0
+# Thread-pool sizes that TensorFlow (intra- and inter-op) and OpenMP/oneDNN read at start-up.
+THREAD_ENV_VARS = ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OMP_NUM_THREADS")
+
+
+def thread_env(workers: int, cores: int | None = None) -> dict[str, str]:
+    """Thread-pool settings that share the cores between parallel kernels.
+
+    Every TensorFlow process sizes its thread pools to all the cores. Two kernels on two cores
+    then run four busy pools that preempt each other, which costs more CPU than it saves, so
+    each kernel gets its share of the cores instead.
+
+    Args:
+        workers: Kernels that run at the same time.
+        cores: Cores to share; ``os.cpu_count()`` when None.
+
+    Returns:
+        Variable -> value for :data:`THREAD_ENV_VARS`; empty for a single worker, which keeps
+        TensorFlow's own defaults.
+    """
+    if workers <= 1:
+        return {}
+    share = str(max(1, (cores or os.cpu_count() or 1) // workers))
+    return dict.fromkeys(THREAD_ENV_VARS, share)
 
 
 @dataclass
@@ -266,27 +294,23 @@ def _serve(course_dir: Path, assignment: str, db_url: str) -> int:
     os.close(devnull)
     sys.stdout = sys.stderr
 
-    from autograder.quiet import silence
+    # Kernels fork from a process that has imported Keras; the parent leaves its own memory
+    # out of the kernels' (it is the grader's, and every fork shares it).
+    def announce(pid: int) -> None:
+        replies.write(json.dumps({"preloader": pid}) + "\n")
+        replies.flush()
 
-    silence()
+    preloader = preload.start(announce)
     manifest = load_manifest(course_dir, assignment)
-    if any(task.kind == "checks" for task in manifest.tasks):
-        # Import Keras while the first kernel runs; verification needs it right after.
-        threading.Thread(target=_import_keras, daemon=True).start()
     api = _nbgrader_api(course_dir, db_url)
     course = course_id(course_dir)
     for line in requests:
         request = json.loads(line)
         reply = _grade_one(api, manifest, course_dir, db_url, course, request["student"],
-                           autograde=bool(request.get("autograde", True)))
+                           autograde=bool(request.get("autograde", True)), preloader=preloader)
         replies.write(json.dumps(reply) + "\n")
         replies.flush()
     return 0
-
-
-def _import_keras() -> None:
-    with contextlib.suppress(Exception):
-        import keras  # noqa: F401
 
 
 def _nbgrader_api(course_dir: Path, db_url: str) -> Any:
@@ -302,8 +326,9 @@ def _nbgrader_api(course_dir: Path, db_url: str) -> Any:
 
 
 def _grade_one(api: Any, manifest: Manifest, course_dir: Path, db_url: str, course: str,
-               student: str, *, autograde: bool) -> dict[str, Any]:
-    from autograder.verify import verify_submission
+               student: str, *, autograde: bool,
+               preloader: preload.Preloader | None = None) -> dict[str, Any]:
+    from autograder.verify import Verdict, verify_submission
 
     started = time.monotonic()
     assignment = manifest.assignment
@@ -327,7 +352,16 @@ def _grade_one(api: Any, manifest: Manifest, course_dir: Path, db_url: str, cour
         if not succeeded:
             reason = _failure_reason(log)
         notes = _tidy_autograded(course_dir, assignment, student)
-    verdicts = verify_submission(manifest, exports)
+    # Verify in a fork of the preloader, which has Keras imported; in this process otherwise
+    # (the worker itself imports neither TensorFlow nor Keras until then).
+    found = preloader.verify(course_dir, assignment, exports, VERIFY_TIMEOUT) if preloader else None
+    if found is not None:
+        verdicts = [Verdict(**verdict) for verdict in found]
+    else:
+        from autograder.quiet import silence
+
+        silence()
+        verdicts = verify_submission(manifest, exports)
     kernel = record_grades(db_url, assignment, student, verdicts, course=course,
                            read_kernel=succeeded)
     return {"student": student, "reason": reason, "notes": notes,
@@ -375,17 +409,24 @@ def _tidy_autograded(course_dir: Path, assignment: str, student: str) -> list[st
 class _Worker:
     """One worker process, watched from the grader."""
 
-    def __init__(self, course_dir: Path, assignment: str, db_url: str, log: IO[bytes]):
+    def __init__(self, course_dir: Path, assignment: str, db_url: str, log: IO[bytes],
+                 threads: dict[str, str] | None = None):
         self.course_dir, self.assignment, self.db_url, self.log = (
             course_dir, assignment, db_url, log)
+        self.threads = threads or {}
+        self.preloader: int | None = None  # pid of the worker's preloader, once it says so
         self.proc: subprocess.Popen[bytes] | None = None
         self.lines: queue.Queue[bytes | None] = queue.Queue()
 
     def start(self) -> None:
+        self.preloader = None
         env = dict(os.environ)
         env.pop(ENV_VAR, None)
         env.setdefault("KERAS_BACKEND", "tensorflow")
         env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+        # The kernels inherit this environment; settings the caller made win.
+        for name, value in self.threads.items():
+            env.setdefault(name, value)
         # nbgrader runs the `alembic` script from PATH when it creates or checks a gradebook.
         env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
         # -P: never import modules from the course directory (the working directory).
@@ -421,6 +462,7 @@ class _Worker:
         deadline = time.monotonic() + timeout
         peak_kernel = peak_worker = 0
         tree = _Tree(psutil.Process(self.proc.pid))
+        tree.preloader = self.preloader
         while True:
             try:
                 line = self.lines.get(timeout=_POLL_SECONDS)
@@ -430,7 +472,11 @@ class _Worker:
                 self.stop()
                 return None, "crashed", peak_kernel, peak_worker
             if line:
-                return json.loads(line), None, peak_kernel, peak_worker
+                message = json.loads(line)
+                if "preloader" in message:
+                    self.preloader = tree.preloader = message["preloader"]
+                    continue
+                return message, None, peak_kernel, peak_worker
             own, kernels = tree.rss()
             peak_kernel, peak_worker = max(peak_kernel, kernels), max(peak_worker, own)
             if memory_bytes is not None and kernels > memory_bytes:
@@ -467,11 +513,12 @@ class _Tree:
 
     def __init__(self, worker: Any):
         self.worker = worker
+        self.preloader: int | None = None
         self.children: list[Any] = []
         self.scanned = 0.0
 
     def rss(self) -> tuple[int, int]:
-        """Return (worker RSS, sum of its descendants' RSS) in bytes."""
+        """Return (worker RSS, sum of its descendants' RSS but the preloader's) in bytes."""
         import psutil
 
         now = time.monotonic()
@@ -484,6 +531,8 @@ class _Tree:
             return 0, 0
         total = 0
         for child in self.children:
+            if child.pid == self.preloader:
+                continue
             with contextlib.suppress(psutil.Error):
                 total += child.memory_info().rss
         return own, total
@@ -568,10 +617,11 @@ def grade(course_dir: str | Path, assignment: str, *, workers: int | None = None
     logs = grader_path(course, "logs", assignment)
     logs.mkdir(parents=True, exist_ok=True)
     limit = int(memory_mb * 1024 * 1024) if memory_mb else None
+    thread_share = thread_env(count)
 
     def run_slot(index: int) -> None:
         with open(logs / f"worker-{index}.log", "ab") as log:
-            worker = _Worker(course, assignment, db_url, log)
+            worker = _Worker(course, assignment, db_url, log, thread_share)
             try:
                 while True:
                     try:
@@ -590,11 +640,11 @@ def grade(course_dir: str | Path, assignment: str, *, workers: int | None = None
             finally:
                 worker.close()
 
-    threads = [threading.Thread(target=run_slot, args=(index,)) for index in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    slots = [threading.Thread(target=run_slot, args=(index,)) for index in range(count)]
+    for slot in slots:
+        slot.start()
+    for slot in slots:
+        slot.join()
     return [results[student] for student in todo]
 
 

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import keras
 
-from autograder.manifest import CheckSpec, Export, Verified
+from autograder.manifest import Export
 from autograder.render.nbgrader_source import (
     Assignment,
-    GradeCell,
     Instructions,
     QuizAnswer,
     SolutionCode,
+    model_check_cell,
     source_of,
 )
 from autograder.schema import Choice, Mistake, Numeric, OutputShape, SingleChoice
@@ -213,17 +213,10 @@ ASSIGNMENT = Assignment(
             "the labels, and choose the loss that matches one-hot labels."
         ),
         SolutionCode("build-compiled-model", source_of(build_compiled_model)),
-        GradeCell(
+        model_check_cell(
             "build-compiled-model-test", 2,
-            "autograder.check_model(\n"
-            "    build_compiled_model(), input_shape=(8, 8, 1), num_classes=10,\n"
-            "    labels=\"one_hot\",\n"
-            ").assert_passed();",
-            verified=Verified(
-                (Export("model", "compiled_model", "build_compiled_model()"),),
-                (CheckSpec("check_model", ("@compiled_model",),
-                           {"input_shape": [8, 8, 1], "num_classes": 10, "labels": "one_hot"}),),
-            ),
+            (Export("model", "compiled_model", "build_compiled_model()"),),
+            input_shape=(8, 8, 1), num_classes=10, labels="one_hot",
         ),
     ),
 )

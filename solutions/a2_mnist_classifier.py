@@ -17,6 +17,7 @@ from autograder.render.nbgrader_source import (
     GradeCell,
     Instructions,
     SolutionCode,
+    model_check_cell,
     source_of,
 )
 
@@ -97,16 +98,9 @@ ASSIGNMENT = Assignment(
             "integers 0-9, not one-hot rows; pick the loss that fits them."
         ),
         SolutionCode("build-model", source_of(build_model)),
-        GradeCell(
-            "build-model-test", 2,
-            "autograder.check_model(\n"
-            "    build_model(), input_shape=(28, 28, 1), num_classes=10, labels=\"integer\"\n"
-            ").assert_passed();",
-            verified=Verified(
-                (Export("model", "built_model", "build_model()"),),
-                (CheckSpec("check_model", ("@built_model",),
-                           {"input_shape": [28, 28, 1], "num_classes": 10, "labels": "integer"}),),
-            ),
+        model_check_cell(
+            "build-model-test", 2, (Export("model", "built_model", "build_model()"),),
+            input_shape=(28, 28, 1), num_classes=10, labels="integer",
         ),
         Instructions(
             "## Part 2: train it\n\n"

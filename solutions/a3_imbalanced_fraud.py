@@ -20,6 +20,7 @@ from autograder.render.nbgrader_source import (
     Instructions,
     QuizAnswer,
     SolutionCode,
+    model_check_cell,
     source_of,
 )
 from autograder.schema import Mistake, Numeric
@@ -192,17 +193,11 @@ ASSIGNMENT = Assignment(
             f"model = train(build_model(), x_train, y_train, epochs=min({EPOCHS}, EPOCHS_CAP))\n"
             f"threshold = {THRESHOLD}",
         ),
-        GradeCell(
-            "model-shape", 1,
-            "autograder.check_model(model, input_shape=(10,), num_classes=2, labels=\"integer\")"
-            ".assert_passed()\n"
-            "assert 0.0 < float(threshold) < 1.0, "
+        model_check_cell(
+            "model-shape", 1, _MODEL_EXPORTS,
+            input_shape=(10,), num_classes=2, labels="integer",
+            also="assert 0.0 < float(threshold) < 1.0, "
             "\"Your threshold must lie strictly between 0 and 1.\"",
-            verified=Verified(
-                _MODEL_EXPORTS,
-                (CheckSpec("check_model", ("@model",),
-                           {"input_shape": [10], "num_classes": 2, "labels": "integer"}),),
-            ),
         ),
         GradeCell(
             "unseen-recall", 2,

@@ -285,6 +285,13 @@ warnings.warn("a learner warning")
 """
 
 # student -> (solution answers, grade cell edits)
+THREAD_SHARE = """\
+import os
+share = str(max(1, os.cpu_count() // 2))
+threads = [os.environ.get(name) for name in
+           ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OMP_NUM_THREADS")]
+output_shape = (None, 10) if threads == [share] * 3 else (None, 0)"""
+
 SUBMISSIONS: dict[str, tuple[dict[str, str], dict[str, str | None]]] = {
     "ref": (REFERENCE, {}),
     "empty": ({}, {}),
@@ -310,6 +317,12 @@ SUBMISSIONS: dict[str, tuple[dict[str, str], dict[str, str | None]]] = {
     "memory_bomb": ({"shape_answer": SHAPE, "loss_answer": MEMORY_BOMB}, {}),
     "flood": ({"shape_answer": FLOOD, "loss_answer": LOSS}, {}),
     "noise": ({"shape_answer": NOISE + SHAPE, "loss_answer": LOSS, "model_answer": MODEL}, {}),
+    # Kills the process its kernel was forked from (or the worker, for a normal kernel).
+    "kill_parent": ({"shape_answer": SHAPE,
+                     "loss_answer": "import os, signal\nos.kill(os.getppid(), signal.SIGKILL)"},
+                    {}),
+    # Right only when the kernel was given its share of the cores (2 workers).
+    "threads": ({"shape_answer": THREAD_SHARE}, {}),
 }
 TAMPERING = ("fake_module", "import_hook", "always_equal", "patch_keras", "edit_grade_cells")
 # Test limits: the endless loop (deaf to the cell timeout's interrupt, and the cell timeout

@@ -267,6 +267,28 @@ def test_gradebook_holds_verified_scores(graded_course: GradedCourse) -> None:
 @pytest.mark.nbgrader
 @pytest.mark.slow
 @pytest.mark.xdist_group("grading")
+def test_parallel_kernels_get_their_share_of_the_cores(graded_course: GradedCourse) -> None:
+    # The "threads" submission answers right only when its kernel saw the thread settings.
+    assert gradebook_scores(graded_course.path)["threads"]["shape_test"] == 1.0
+
+
+@pytest.mark.parametrize(("workers", "cores", "share"), [(2, 2, "1"), (2, 8, "4"), (3, 8, "2"),
+                                                          (4, 2, "1")])
+def test_thread_share_divides_the_cores(workers: int, cores: int, share: str) -> None:
+    from autograder.grading import THREAD_ENV_VARS, thread_env
+
+    assert thread_env(workers, cores) == dict.fromkeys(THREAD_ENV_VARS, share)
+
+
+def test_a_single_worker_keeps_tensorflow_defaults() -> None:
+    from autograder.grading import thread_env
+
+    assert thread_env(1, 8) == {}
+
+
+@pytest.mark.nbgrader
+@pytest.mark.slow
+@pytest.mark.xdist_group("grading")
 def test_generate_feedback_shows_verified_scores(graded_course: GradedCourse) -> None:
     from _grading_course import nbgrader
 

@@ -110,6 +110,13 @@ def test_misbehaving_notebooks_get_what_they_exported(
     assert sum(gradebook_scores(graded_course.path)[student].values()) == score
 
 
+def test_killing_the_kernels_parent_costs_only_that_submission(
+        graded_course: GradedCourse) -> None:
+    # Its shape answer was exported before the kill; everyone else is graded as usual.
+    assert results(graded_course.path)["kill_parent"]["score"] == 1.0
+    assert sum(gradebook_scores(graded_course.path)["ref"].values()) == 4.0
+
+
 def test_memory_bomb_was_stopped_near_the_limit(graded_course: GradedCourse) -> None:
     result = results(graded_course.path)["memory_bomb"]
     assert 1500 < result["peak_kernel_mb"] < 4000

@@ -9,7 +9,8 @@ An assignment (defined in ``solutions/aN_*.py``) is a title and a sequence of pa
   with a stub;
 - :class:`GradeCell` -- an autograded cell worth ``points``: visible lines every learner sees, and
   optional lines between ``### BEGIN HIDDEN TESTS`` and ``### END HIDDEN TESTS`` that only the
-  grader runs (expected answers, grader-only data);
+  grader runs (expected answers, grader-only data); :func:`model_check_cell` builds the one
+  that checks a learner's model;
 - :class:`QuizAnswer` -- a question answered by assigning a plain variable: the prompt becomes
   Markdown, the variable a solution cell, and the question itself (with its expected answer)
   goes only into the hidden part of a test cell, where
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import json
 import re
 import textwrap
 from collections.abc import Callable, Sequence
@@ -128,6 +130,54 @@ class GradeCell:
     visible: str
     hidden: str = ""
     verified: Any = None
+
+
+def model_check_cell(
+    grade_id: str,
+    points: float,
+    exports: Sequence[Any],
+    *,
+    input_shape: tuple[int, ...],
+    num_classes: int,
+    labels: str,
+    also: str = "",
+) -> GradeCell:
+    """A grade cell that checks a learner's model with ``check_model``, in the kernel and again
+    in the grader, from one statement of what is expected.
+
+    Args:
+        grade_id: nbgrader cell id.
+        points: Points for passing it.
+        exports: The cell's :class:`autograder.manifest.Export` s; the first ``model`` export
+            names the model: its expression is what the kernel checks, its name what the
+            grader checks.
+        input_shape: Expected input shape without the batch axis.
+        num_classes: Expected number of classes.
+        labels: ``"integer"`` or ``"one_hot"``.
+        also: Further visible lines run after the model check (checks on other exports).
+
+    Returns:
+        The grade cell.
+
+    Raises:
+        ValueError: When no export is a model.
+    """
+    from autograder.manifest import CheckSpec, Verified
+
+    model = next((export for export in exports if export.function == "model"), None)
+    if model is None:
+        raise ValueError(f"Grade cell {grade_id!r}: model_check_cell needs a 'model' export.")
+    expected = {"input_shape": list(input_shape), "num_classes": num_classes, "labels": labels}
+    visible = (
+        "autograder.check_model(\n"
+        f"    {model.expression}, input_shape={tuple(input_shape)!r}, "
+        f"num_classes={num_classes!r}, labels={json.dumps(labels)},\n"
+        ").assert_passed();"
+    )
+    if also.strip():
+        visible += "\n" + also.strip("\n")
+    check = CheckSpec("check_model", (f"@{model.name}",), expected)
+    return GradeCell(grade_id, points, visible, verified=Verified(tuple(exports), (check,)))
 
 
 @dataclass(frozen=True)
