@@ -15,7 +15,8 @@ Why a fork is as good as a fresh kernel here:
   ``sys.modules`` to Keras itself, stays in that kernel.
 - Each fork gets a new session and process group, the environment, working directory and
   command line jupyter_client gave it, a fresh random state, and its parent's pid to watch
-  (ipykernel exits when the preloader is gone).
+  (ipykernel exits when the preloader is gone). It ends like any process, exit handlers and
+  flushed streams included, but skips tearing down TensorFlow's modules (:func:`_leave`).
 
 Jupyter starts kernels through a provisioner. :class:`PreloadedProvisioner` (registered as
 ``autograder-preloaded`` in the package's entry points) asks the preloader for a fork and
@@ -43,6 +44,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Callable
+from importlib.metadata import entry_points
 from pathlib import Path
 from typing import IO, Any
 
@@ -294,7 +296,12 @@ def start(on_start: Callable[[int], None] | None = None) -> Preloader:
     global _PRELOADER
     _PRELOADER = Preloader(on_start)
     _PRELOADER.start()
-    KernelProvisionerFactory.instance().default_provisioner_name = PROVISIONER_NAME
+    if entry_points(group=KernelProvisionerFactory.GROUP_NAME, name=PROVISIONER_NAME):
+        KernelProvisionerFactory.instance().default_provisioner_name = PROVISIONER_NAME
+    else:
+        # A source tree used without reinstalling: jupyter_client would refuse every kernel.
+        print(f"autograder: the {PROVISIONER_NAME!r} kernel provisioner is not registered "
+              "(run `pip install -e .` again); kernels start the normal way.", file=sys.stderr)
     return _PRELOADER
 
 

@@ -130,3 +130,16 @@ def test_only_this_interpreters_ipykernel_is_forked(preloader: preload.Preloader
     # A kernel whose output goes somewhere of its own cannot be handed to a fork.
     ours = [sys.executable, "-m", "ipykernel_launcher", "-f", "c.json"]
     assert fork(ours, {"env": dict(os.environ), "stdout": 1}) is None
+
+
+def test_unregistered_provisioner_leaves_kernels_to_start_normally(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    from jupyter_client.provisioning import KernelProvisionerFactory
+
+    monkeypatch.setattr(preload, "entry_points", lambda **selection: [])
+    try:
+        preload.start()
+        assert KernelProvisionerFactory.instance().default_provisioner_name == "local-provisioner"
+        assert "pip install -e ." in capsys.readouterr().err
+    finally:
+        preload.stop()
