@@ -327,7 +327,7 @@ def _nbgrader_api(course_dir: Path, db_url: str) -> Any:
 
 def _grade_one(api: Any, manifest: Manifest, course_dir: Path, db_url: str, course: str,
                student: str, *, autograde: bool,
-               preloader: preload.Preloader | None = None) -> dict[str, Any]:
+               preloader: preload.Preloader) -> dict[str, Any]:
     from autograder.verify import Verdict, verify_submission
 
     started = time.monotonic()
@@ -354,7 +354,7 @@ def _grade_one(api: Any, manifest: Manifest, course_dir: Path, db_url: str, cour
         notes = _tidy_autograded(course_dir, assignment, student)
     # Verify in a fork of the preloader, which has Keras imported; in this process otherwise
     # (the worker itself imports neither TensorFlow nor Keras until then).
-    found = preloader.verify(course_dir, assignment, exports, VERIFY_TIMEOUT) if preloader else None
+    found = preloader.verify(course_dir, assignment, exports, VERIFY_TIMEOUT)
     if found is not None:
         verdicts = [Verdict(**verdict) for verdict in found]
     else:
@@ -416,7 +416,7 @@ class _Worker:
         self.threads = threads or {}
         self.preloader: int | None = None  # pid of the worker's preloader, once it says so
         self.proc: subprocess.Popen[bytes] | None = None
-        self.lines: queue.Queue[bytes | None] = queue.Queue()
+        self.messages: queue.Queue[dict[str, Any] | None] = queue.Queue()
 
     def start(self) -> None:
         self.preloader = None
@@ -435,15 +435,9 @@ class _Worker:
         self.proc = subprocess.Popen(command, cwd=self.course_dir, stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, stderr=self.log, env=env,
                                      start_new_session=True)
-        self.lines = queue.Queue()
-        threading.Thread(target=self._read, args=(self.proc.stdout, self.lines),
+        self.messages = queue.Queue()
+        threading.Thread(target=preload.read_messages, args=(self.proc.stdout, self.messages),
                          daemon=True).start()
-
-    @staticmethod
-    def _read(stream: IO[bytes], lines: queue.Queue[bytes | None]) -> None:
-        for line in stream:
-            lines.put(line)
-        lines.put(None)
 
     def request(self, payload: dict[str, Any], timeout: float,
                 memory_bytes: int | None) -> tuple[dict[str, Any] | None, str | None, int, int]:
@@ -462,22 +456,19 @@ class _Worker:
         deadline = time.monotonic() + timeout
         peak_kernel = peak_worker = 0
         tree = _Tree(psutil.Process(self.proc.pid))
-        tree.preloader = self.preloader
         while True:
             try:
-                line = self.lines.get(timeout=_POLL_SECONDS)
+                message = self.messages.get(timeout=_POLL_SECONDS)
             except queue.Empty:
-                line = b""
-            if line is None:
-                self.stop()
-                return None, "crashed", peak_kernel, peak_worker
-            if line:
-                message = json.loads(line)
-                if "preloader" in message:
-                    self.preloader = tree.preloader = message["preloader"]
-                    continue
-                return message, None, peak_kernel, peak_worker
-            own, kernels = tree.rss()
+                pass
+            else:
+                if message is None:
+                    self.stop()
+                    return None, "crashed", peak_kernel, peak_worker
+                if "preloader" not in message:
+                    return message, None, peak_kernel, peak_worker
+                self.preloader = message["preloader"]
+            own, kernels = tree.rss(leave_out=self.preloader)
             peak_kernel, peak_worker = max(peak_kernel, kernels), max(peak_worker, own)
             if memory_bytes is not None and kernels > memory_bytes:
                 self.stop()
@@ -513,12 +504,15 @@ class _Tree:
 
     def __init__(self, worker: Any):
         self.worker = worker
-        self.preloader: int | None = None
         self.children: list[Any] = []
         self.scanned = 0.0
 
-    def rss(self) -> tuple[int, int]:
-        """Return (worker RSS, sum of its descendants' RSS but the preloader's) in bytes."""
+    def rss(self, leave_out: int | None = None) -> tuple[int, int]:
+        """Return (worker RSS, sum of its descendants' RSS) in bytes.
+
+        Args:
+            leave_out: pid of a descendant whose own RSS is not counted (the preloader).
+        """
         import psutil
 
         now = time.monotonic()
@@ -531,7 +525,7 @@ class _Tree:
             return 0, 0
         total = 0
         for child in self.children:
-            if child.pid == self.preloader:
+            if child.pid == leave_out:
                 continue
             with contextlib.suppress(psutil.Error):
                 total += child.memory_info().rss

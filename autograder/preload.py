@@ -39,10 +39,12 @@ import contextlib
 import json
 import os
 import queue
+import shutil
 import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -60,16 +62,16 @@ _READY_SECONDS = 60.0
 _MAX_RESTARTS = 3
 
 
-class ForkedKernel:
-    """The handle jupyter_client keeps for a kernel forked by the preloader.
+class ForkedProcess:
+    """A process forked by the preloader (a kernel or a verification), seen from the worker.
 
-    It offers the part of :class:`subprocess.Popen` that :class:`LocalProvisioner` uses. The
-    preloader, not this process, is the kernel's parent and reaps it, so the exit status is not
-    known here: a kernel that has gone reports 0, or ``-signal`` when it was sent a fatal
-    signal from here.
+    It offers the part of :class:`subprocess.Popen` that :class:`LocalProvisioner` uses, which
+    keeps it as a kernel's handle. The preloader, not this process, is the parent and reaps it,
+    so the exit status is not known here: a process that has gone reports 0, or ``-signal``
+    when it was sent a fatal signal from here.
 
     Attributes:
-        pid: The kernel's process id (also its process group and session id).
+        pid: The process id (for a kernel, also its process group and session id).
     """
 
     stdin = stdout = stderr = None
@@ -80,7 +82,7 @@ class ForkedKernel:
         self._last_signal = 0
 
     def poll(self) -> int | None:
-        """Return None while the kernel runs, then its (approximate) exit status."""
+        """Return None while the process runs, then its (approximate) exit status."""
         if self.returncode is None:
             try:
                 os.kill(self.pid, 0)
@@ -91,9 +93,7 @@ class ForkedKernel:
         return self.returncode
 
     def wait(self, timeout: float | None = None) -> int:
-        """Block until the kernel has gone; return :meth:`poll`'s status."""
-        import time
-
+        """Block until the process has gone; return :meth:`poll`'s status."""
         deadline = None if timeout is None else time.monotonic() + timeout
         while self.poll() is None:
             if deadline is not None and time.monotonic() > deadline:
@@ -102,18 +102,18 @@ class ForkedKernel:
         return self.returncode or 0
 
     def send_signal(self, signum: int) -> None:
-        """Send a signal to the kernel."""
+        """Send a signal to the process."""
         if self.poll() is None:
             os.kill(self.pid, signum)
             if signum in (signal.SIGKILL, signal.SIGTERM):
                 self._last_signal = signum
 
     def kill(self) -> None:
-        """Kill the kernel."""
+        """Kill the process."""
         self.send_signal(signal.SIGKILL)
 
     def terminate(self) -> None:
-        """Ask the kernel to terminate."""
+        """Ask the process to terminate."""
         self.send_signal(signal.SIGTERM)
 
 
@@ -146,19 +146,10 @@ class Preloader:
             stdout=subprocess.PIPE, start_new_session=True)
         self.ready = False
         self.replies = queue.Queue()
-        threading.Thread(target=self._read, args=(self.proc.stdout, self.replies),
+        threading.Thread(target=read_messages, args=(self.proc.stdout, self.replies),
                          daemon=True).start()
         if self.on_start is not None:
             self.on_start(self.proc.pid)
-
-    @staticmethod
-    def _read(stream: IO[bytes], replies: queue.Queue[dict[str, Any] | None]) -> None:
-        for line in stream:
-            try:
-                replies.put(json.loads(line))
-            except ValueError:
-                continue
-        replies.put(None)
 
     @property
     def pid(self) -> int | None:
@@ -187,7 +178,7 @@ class Preloader:
             self.ready = bool(reply and reply.get("ready"))
         return self.ready
 
-    def fork(self, argv: list[str], env: dict[str, str], cwd: str) -> ForkedKernel | None:
+    def fork(self, argv: list[str], env: dict[str, str], cwd: str) -> ForkedProcess | None:
         """Ask for a kernel; None when the preloader cannot give one (start it normally).
 
         Args:
@@ -199,21 +190,16 @@ class Preloader:
             The kernel's handle, or None.
         """
         with self.lock:
-            # A kernel started the normal way would spend as long importing Keras as the
-            # preloader has left to go, and compete with it for the cores: wait instead.
-            if not self.alive(wait=_READY_SECONDS) or self.proc is None or self.proc.stdin is None:
+            if not self._send({"argv": argv, "env": env, "cwd": cwd}):
                 return None
             try:
-                request = json.dumps({"argv": argv, "env": env, "cwd": cwd}) + "\n"
-                self.proc.stdin.write(request.encode())
-                self.proc.stdin.flush()
                 reply = self.replies.get(timeout=_REPLY_SECONDS)
-            except (OSError, ValueError, queue.Empty):
+            except queue.Empty:
                 self.stop()
                 return None
             if not reply or "pid" not in reply:
                 return None
-            return ForkedKernel(int(reply["pid"]))
+            return ForkedProcess(int(reply["pid"]))
 
     def verify(self, course_dir: Path, assignment: str, exports: Path,
                timeout: float) -> list[dict[str, Any]] | None:
@@ -232,41 +218,43 @@ class Preloader:
             The verdicts as dicts (:meth:`autograder.verify.Verdict.to_dict`), or None when the
             preloader could not verify (verify in this process instead).
         """
-        import time
-
+        job = {"course": str(course_dir), "assignment": assignment, "exports": str(exports)}
         with self.lock:
-            if not self.alive(wait=_READY_SECONDS) or self.proc is None or self.proc.stdin is None:
-                return None
-            job = {"course": str(course_dir), "assignment": assignment, "exports": str(exports)}
-            try:
-                self.proc.stdin.write((json.dumps({"verify": job}) + "\n").encode())
-                self.proc.stdin.flush()
-            except (OSError, ValueError):
-                self.stop()
+            if not self._send({"verify": job}):
                 return None
             deadline = time.monotonic() + timeout
-            child: ForkedKernel | None = None
-            gone_seen = False
+            child: ForkedProcess | None = None
             while time.monotonic() < deadline:
                 try:
+                    # The fork's pid comes first, its verdicts when it is done.
                     message = self.replies.get(timeout=0.5)
                 except queue.Empty:
-                    if child is not None and child.poll() is not None:
-                        if gone_seen:  # it left without a word, and its words had time to come
-                            return None
-                        gone_seen = True
-                    continue
-                if message is None:
+                    if child is None or child.poll() is None:
+                        continue
+                    # Gone: its verdicts reach the queue within a moment, or never.
+                    message = _next_or_none(self.replies, timeout=1.0)
+                if message is None or "error" in message:
                     return None
                 if "verdicts" in message:
                     return list(message["verdicts"])
-                if "pid" in message:
-                    child = ForkedKernel(int(message["pid"]))
-                elif "error" in message:
-                    return None
+                child = ForkedProcess(int(message["pid"]))
             if child is not None:
                 child.kill()
             return None
+
+    def _send(self, request: dict[str, Any]) -> bool:
+        """Send a request once the preloader is ready; False when it cannot take one."""
+        # A kernel started the normal way would spend as long importing Keras as the
+        # preloader has left to go, and compete with it for the cores: wait instead.
+        if not self.alive(wait=_READY_SECONDS) or self.proc is None or self.proc.stdin is None:
+            return False
+        try:
+            self.proc.stdin.write((json.dumps(request) + "\n").encode())
+            self.proc.stdin.flush()
+        except (OSError, ValueError):
+            self.stop()
+            return False
+        return True
 
     def stop(self) -> None:
         """Stop the preloader for good (kernels it forked notice and exit)."""
@@ -275,6 +263,29 @@ class Preloader:
             self.proc.kill()
             self.proc.wait()
         self.ready = False
+
+
+def read_messages(stream: IO[bytes], messages: queue.Queue[dict[str, Any] | None]) -> None:
+    """Put each JSON line of a child's stdout on a queue, then None when the stream ends.
+
+    Args:
+        stream: The child's stdout.
+        messages: Where the decoded lines go; lines that are not JSON are skipped.
+    """
+    for line in stream:
+        try:
+            messages.put(json.loads(line))
+        except ValueError:
+            continue
+    messages.put(None)
+
+
+def _next_or_none(messages: queue.Queue[dict[str, Any] | None],
+                  timeout: float) -> dict[str, Any] | None:
+    try:
+        return messages.get(timeout=timeout)
+    except queue.Empty:
+        return None
 
 
 _PRELOADER: Preloader | None = None
@@ -338,7 +349,7 @@ class PreloadedProvisioner(LocalProvisioner):  # type: ignore[misc]
         return self.connection_info
 
     @staticmethod
-    def _fork(cmd: list[str], kwargs: dict[str, Any]) -> ForkedKernel | None:
+    def _fork(cmd: list[str], kwargs: dict[str, Any]) -> ForkedProcess | None:
         if _PRELOADER is None or len(cmd) < 3 or cmd[1:3] != ["-m", "ipykernel_launcher"]:
             return None
         # Streams other than the inherited ones cannot be handed to a fork.
@@ -353,8 +364,6 @@ class PreloadedProvisioner(LocalProvisioner):  # type: ignore[misc]
 
 
 def _which(command: str, env: dict[str, str]) -> str | None:
-    import shutil
-
     if os.sep in command:
         return command
     return shutil.which(command, path=env.get("PATH"))
