@@ -22,9 +22,17 @@ $(STAMP): pyproject.toml | $(BIN)/python
 notebooks: $(STAMP)
 	$(BIN)/autograder build-lessons lessons build/lessons
 
+# The learner's JupyterLab reads config/learner-lab first: nbgrader's instructor tools
+# (Formgrader, Create Assignment, Course List) are off there and stay on for `jupyter lab` in a
+# course folder. JupyterLab refuses to run as root (as in most containers) without --allow-root.
+LEARNER_CONFIG := $(CURDIR)/config/learner-lab
+ALLOW_ROOT     := $(if $(filter 0,$(shell id -u)),--allow-root)
+
 lab: notebooks
 	@echo "Open the URL printed below (it includes the login token)."
-	cd build/lessons && ../../$(BIN)/jupyter lab --no-browser --port=$(PORT)
+	cd build/lessons && \
+	JUPYTER_CONFIG_PATH="$(LEARNER_CONFIG)$${JUPYTER_CONFIG_PATH:+:$$JUPYTER_CONFIG_PATH}" \
+	../../$(BIN)/jupyter lab --no-browser --port=$(PORT) $(ALLOW_ROOT)
 
 test: $(STAMP)
 	$(BIN)/ruff check autograder tests solutions benchmarks

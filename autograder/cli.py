@@ -2,6 +2,8 @@
 
 Each verb module defines ``add_arguments(parser)`` and ``run(args) -> int``; this file only
 dispatches, and imports a verb's module when that verb is used so that ``--help`` stays fast.
+Errors a verb raises derive from :class:`autograder.errors.AutograderError`; here, and only
+here, each becomes its message on stderr and its exit status.
 """
 
 from __future__ import annotations
@@ -10,12 +12,14 @@ import argparse
 import importlib
 import sys
 
+from autograder.errors import AutograderError, GradingInterrupted
+
 # verb -> (module, one-line help)
 VERBS: dict[str, tuple[str, str]] = {
     "build-lessons": ("autograder.lessons", "Build lesson notebooks from lessons/*.md."),
     "build-course": ("autograder.course", "Write an nbgrader course directory."),
-    "grade": ("autograder.grading", "Grade submissions in parallel, verified outside the kernel."),
-    "report": ("autograder.report", "Write a CSV of scores and plots of an assignment."),
+    "grade": ("autograder.grading.cli", "Grade submissions confined and in parallel, verified."),
+    "report": ("autograder.grading.report", "Write a CSV of scores and plots of an assignment."),
 }
 
 
@@ -46,7 +50,15 @@ def main(argv: list[str] | None = None) -> int:
     module = importlib.import_module(module_name)
     parser = argparse.ArgumentParser(prog=f"autograder {verb}", description=help_text)
     module.add_arguments(parser)
-    return int(module.run(parser.parse_args(rest)) or 0)
+    args = parser.parse_args(rest)
+    try:
+        return int(module.run(args) or 0)
+    except AutograderError as exc:
+        print(f"autograder {verb}: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print(f"autograder {verb}: interrupted.", file=sys.stderr)
+        return GradingInterrupted.exit_code
 
 
 if __name__ == "__main__":  # pragma: no cover

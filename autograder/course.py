@@ -8,6 +8,9 @@ Layout of a built course (everything under ``DIR`` that this verb writes)::
       source/<assignment>/<assignment>.ipynb   one source notebook per assignment
       grader/<assignment>.json      grading manifest: how `autograder grade` re-checks each
                                     grade cell outside the kernel (holds expected answers)
+      grader/<assignment>.timing.json   the reference solution's run time (default time limit)
+      grader/secret                 from which the grader derives its grader-only rows; created
+                                    once and kept on rebuilds
 
 Each assignment is one notebook with the same name as the assignment (``a1_shapes_and_compile``,
 ``a2_mnist_classifier``, ...), built from ``solutions/<assignment>.py`` by
@@ -26,25 +29,29 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import sys
-from dataclasses import dataclass
+import time
 from pathlib import Path
+from typing import Any
 
 import nbformat
 
 from autograder import __version__
+from autograder.grading import layout
 
 MARKER = ".keras-classroom-course"
-CONFIG_NAME = "nbgrader_config.py"
+CONFIG_NAME = layout.CONFIG_NAME
 COURSE_ID = "keras-classroom"
 # Seconds nbgrader waits for one cell. The longest reference training cell takes a few seconds
 # on a laptop core; this leaves room for a slow learner model and a machine grading in parallel
 # (nbgrader's default, 30 s, fails training cells under load).
 CELL_TIMEOUT = 600
-# Seconds SQLite waits for a lock on the gradebook (the default of 5 fails when several graders
-# write at once).
-DB_LOCK_TIMEOUT = 60
+DB_LOCK_TIMEOUT = layout.DB_LOCK_TIMEOUT
+# Every kernel nbgrader starts to grade this course (autograde, formgrader) runs staged and
+# confined: see autograder.grading.provisioner.
+KERNEL_MANAGER = "autograder.grading.provisioner.GradingKernelManager"
 # Stderr lines TensorFlow and Keras may still print; nbgrader drops stderr outputs matching it
 # before grading, as a backstop for `autograder.silence()` and the silent checks.
 STDERR_NOISE = (
@@ -53,9 +60,8 @@ STDERR_NOISE = (
 )
 
 
-@dataclass(frozen=True)
-class CourseLayout:
-    """Where a built course keeps its parts.
+class CourseLayout(layout.CourseLayout):
+    """A course written by :func:`build_course`: nbgrader's layout plus what was built.
 
     Attributes:
         root: The course directory.
@@ -64,41 +70,29 @@ class CourseLayout:
         notebooks: Source notebook of each assignment, by assignment name, in course order.
     """
 
-    root: Path
-    config: Path
-    gradebook: Path
-    notebooks: dict[str, Path]
+    def __init__(self, root: Path, config: Path | None = None, gradebook: Path | None = None,
+                 notebooks: dict[str, Path] | None = None):
+        """Describe a built course.
+
+        Args:
+            root: The course directory.
+            config: Its config file (``root/nbgrader_config.py`` when None).
+            gradebook: Its gradebook file (``root/gradebook.db`` when None).
+            notebooks: Assignment name -> source notebook, in course order.
+        """
+        super().__init__(root)
+        self.config = config or self.config_file
+        self.gradebook = gradebook or self.root / "gradebook.db"
+        self.notebooks = dict(notebooks or {})
 
     @property
     def assignments(self) -> list[str]:
         """Assignment names in course order."""
         return list(self.notebooks)
 
-    def manifest(self, assignment: str) -> Path:
-        """``grader/<assignment>.json``, the grading manifest of ``autograder grade``."""
-        from autograder.manifest import manifest_path
-
-        return manifest_path(self.root, assignment)
-
     def source(self, assignment: str) -> Path:
         """``source/<assignment>/`` of an assignment."""
-        return self.root / "source" / assignment
-
-    def release(self, assignment: str) -> Path:
-        """``release/<assignment>/<assignment>.ipynb``, written by ``generate_assignment``."""
-        return self.root / "release" / assignment / f"{assignment}.ipynb"
-
-    def submitted(self, student: str, assignment: str) -> Path:
-        """``submitted/<student>/<assignment>/<assignment>.ipynb``, where collected work goes."""
-        return self.root / "submitted" / student / assignment / f"{assignment}.ipynb"
-
-    def autograded(self, student: str, assignment: str) -> Path:
-        """``autograded/<student>/<assignment>/<assignment>.ipynb``, written by ``autograde``."""
-        return self.root / "autograded" / student / assignment / f"{assignment}.ipynb"
-
-    def feedback(self, student: str, assignment: str) -> Path:
-        """``feedback/<student>/<assignment>/<assignment>.html``, by ``generate_feedback``."""
-        return self.root / "feedback" / student / assignment / f"{assignment}.html"
+        return self.step("source", ".", assignment)
 
 
 class CourseDirError(Exception):
@@ -133,6 +127,9 @@ c.CourseDirectory.db_url = {f"sqlite:///{gradebook}?timeout={DB_LOCK_TIMEOUT}"!r
 # Training cells need far more than nbgrader's 30 s default on a busy machine.
 c.Execute.timeout = {CELL_TIMEOUT}
 
+# Learners' code runs confined: its own namespaces, only its own folder, no network, limits.
+c.Execute.kernel_manager_class = {KERNEL_MANAGER!r}
+
 # A grade cell with any stderr output scores 0; drop what TensorFlow and Keras may still print.
 c.IgnorePattern.enabled = True
 c.IgnorePattern.pattern = {STDERR_NOISE!r}
@@ -160,12 +157,17 @@ def _check_target(root: Path, force: bool) -> None:
     )
 
 
-def build_course(root: str | Path, *, force: bool = False) -> CourseLayout:
-    """Write the nbgrader course directory: config, marker and source notebooks.
+def build_course(root: str | Path, *, force: bool = False, timing: bool = False,
+                 progress: Any = None) -> CourseLayout:
+    """Write the nbgrader course directory: config, marker, secret and source notebooks.
 
     Args:
         root: The course directory; created when missing.
         force: Write into a non-empty directory that this verb did not build.
+        timing: Run each reference notebook once and record its time, from which
+            ``autograder grade`` derives its default time limit (the command line does; it
+            takes a minute or two).
+        progress: Called with a line of text per timed assignment (``print``), or None.
 
     Returns:
         The :class:`CourseLayout` of the course.
@@ -205,7 +207,55 @@ def build_course(root: str | Path, *, force: bool = False) -> CourseLayout:
         "points": {a.name: a.total_points for a in assignments},
     }
     (root / MARKER).write_text(json.dumps(marker, indent=2) + "\n", encoding="utf-8")
-    return CourseLayout(root, root / CONFIG_NAME, root / "gradebook.db", notebooks)
+    built = CourseLayout(root, root / CONFIG_NAME, root / "gradebook.db", notebooks)
+    _write_secret(built)
+    if timing:
+        for name, notebook in notebooks.items():
+            seconds = time_reference(notebook)
+            if progress is not None:
+                progress(f"timed {name}: " + (f"{seconds:.0f} s" if seconds else "failed"))
+            if seconds is not None:
+                built.grader(f"{name}.timing.json").write_text(
+                    json.dumps({"reference_seconds": round(seconds, 1)}) + "\n",
+                    encoding="utf-8")
+    return built
+
+
+def _write_secret(built: CourseLayout) -> None:
+    """Create ``grader/secret`` once; rebuilding keeps it, so grader-only rows stay the same."""
+    from autograder.holdout import new_secret
+
+    path = built.secret
+    if path.is_file():
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        out.write(new_secret() + "\n")
+
+
+def time_reference(notebook: Path) -> float | None:
+    """Run a source notebook (the reference solution) once, as a grading kernel would.
+
+    Args:
+        notebook: The source notebook.
+
+    Returns:
+        Wall seconds, or None when it did not run through.
+    """
+    import tempfile
+
+    from nbclient import NotebookClient
+
+    source = nbformat.read(notebook, as_version=4)
+    with tempfile.TemporaryDirectory(prefix="autograder-timing-") as folder:
+        started = time.monotonic()
+        try:
+            NotebookClient(source, timeout=CELL_TIMEOUT, kernel_name="python3",
+                           resources={"metadata": {"path": folder}}).execute()
+        except Exception:  # noqa: BLE001 - an untimed course grades with the default limit
+            return None
+        return time.monotonic() - started
 
 
 def _load_assignments() -> list:
@@ -233,6 +283,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--force", action="store_true",
         help="write into a non-empty directory that build-course did not create",
     )
+    parser.add_argument(
+        "--skip-timing", action="store_true",
+        help="do not run the reference notebooks to time them (grading then defaults to a "
+             "600 s limit per submission)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -245,7 +300,8 @@ def run(args: argparse.Namespace) -> int:
         0 on success, 2 when the directory cannot be used.
     """
     try:
-        layout = build_course(args.dir, force=args.force)
+        layout = build_course(args.dir, force=args.force, timing=not args.skip_timing,
+                              progress=print)
     except CourseDirError as exc:
         print(f"autograder build-course: {exc}", file=sys.stderr)
         return 2

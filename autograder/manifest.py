@@ -35,7 +35,27 @@ from typing import Any
 SCHEMA_VERSION = 1
 GRADER_DIR = "grader"
 KINDS = ("answer", "checks")
-CHECKS = ("check_model", "check_metrics", "check_split", "check_reported_metric")
+# Every check the grader may run, and the module that defines it (``check_reported_metric`` is
+# defined in :mod:`autograder.verify`, as it exists only on the grader's side).
+CHECK_MODULES = {
+    "check_model": "autograder.checks.model",
+    "check_metrics": "autograder.checks.metrics",
+    "check_split": "autograder.checks.leakage",
+    "check_reported_metric": "autograder.verify",
+    "check_leak_scores": "autograder.checks.leak_scores",
+    "check_screen": "autograder.checks.thresholds",
+    "check_threshold_choice": "autograder.checks.thresholds",
+    "check_figures": "autograder.checks.thresholds",
+    "check_cnn": "autograder.checks.multiclass",
+    "check_class_recall": "autograder.checks.multiclass",
+    "check_multiclass_figures": "autograder.checks.multiclass",
+    "check_metric_results": "autograder.checks.custom",
+    "check_callback_records": "autograder.checks.custom",
+    "check_label_thresholds": "autograder.checks.multilabel",
+    "check_label_threshold_choice": "autograder.checks.multilabel",
+    "check_multilabel_figures": "autograder.checks.multilabel",
+}
+CHECKS = tuple(CHECK_MODULES)
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 
 
@@ -510,6 +530,18 @@ def manifest_for(assignment: Any) -> Manifest:
                                      part.points, _listify(part.answer), question=question))
         verified = getattr(part, "verified", None)
         if isinstance(verified, Verified):
-            tasks.append(checks_task(assignment.name, part.id, verified.exports[0].name,
+            tasks.append(checks_task(assignment.name, part.id, _task_name(verified),
                                      part.points, verified.checks))
     return Manifest(assignment.name, tuple(tasks))
+
+
+def _task_name(verified: Verified) -> str:
+    # The first export names the task; a cell whose check exports by itself (a learner's class
+    # run on grader inputs) is named by the first exported name its checks read.
+    if verified.exports:
+        return verified.exports[0].name
+    for spec in verified.checks:
+        for value in (*spec.args, *spec.kwargs.values()):
+            if isinstance(value, str) and value.startswith("@") and not value.startswith("@@"):
+                return value[1:].split(".")[0].split(":")[0]
+    raise ManifestError("A verified grade cell needs an export or an exported name to check.")

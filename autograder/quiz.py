@@ -5,23 +5,33 @@
 ``quiz.score()`` work without widgets. Answers, hints taken and results are saved to a small JSON
 file beside the notebook (``.<stem>.quiz-progress.json`` in the working directory) and restored
 the next time the quiz is loaded, so a kernel restart does not lose a learner's work.
+
+Each learner sees the choices of every question in an order of their own
+(:mod:`autograder.render.shuffle`), derived from a seed saved in that file the first time, and
+answers with the letters shown to them; the file keeps choices by their text, not their letter.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from autograder.checks.answers import check_answer
+from autograder.checks.answers import check_answer, is_blank
 from autograder.loader import load_quiz_file
+from autograder.progress import (
+    PROGRESS_VERSION,
+    QuestionProgress,
+    choice_texts,
+    jsonable,
+    progress_file,
+)
+from autograder.render.shuffle import ChoiceOrder, learner_view, new_learner_seed
 from autograder.render.text import Markdown, render_quiz
-from autograder.result import CheckResult, Outcome, failed, not_attempted, passed
+from autograder.result import CheckResult, Outcome, error, failed, not_attempted, passed
 from autograder.schema import Quiz
 
-PROGRESS_VERSION = 1
 QUIZZES_ENV = "AUTOGRADER_QUIZZES"
 
 
@@ -75,86 +85,37 @@ def quiz_path(stem_or_path: str | os.PathLike[str]) -> Path:
     )
 
 
-@dataclass
-class QuestionProgress:
-    """What a learner has done on one question.
-
-    Attributes:
-        value: The last answer checked, when it can be saved as JSON.
-        result: The result of that check.
-        hints_shown: How far up the hint ladder the learner has climbed.
-        solution_shown: Whether the worked solution was revealed.
-    """
-
-    value: Any = None
-    result: CheckResult | None = None
-    hints_shown: int = 0
-    solution_shown: bool = False
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form for the progress file."""
-        return {
-            "value": self.value,
-            "result": self.result.to_dict() if self.result is not None else None,
-            "hints_shown": self.hints_shown,
-            "solution_shown": self.solution_shown,
-        }
-
-    @classmethod
-    def from_dict(cls, data: Any) -> QuestionProgress:
-        """Rebuild from the progress file.
-
-        Args:
-            data: One entry of the file's ``questions`` mapping.
-
-        Returns:
-            The progress.
-
-        Raises:
-            ValueError: When the entry is malformed.
-        """
-        if not isinstance(data, dict):
-            raise ValueError("a question entry is not a mapping")
-        try:
-            result = CheckResult.from_dict(data["result"]) if data.get("result") else None
-            hints = int(data.get("hints_shown", 0))
-        except (KeyError, TypeError, ValueError) as exc:
-            raise ValueError(f"a question entry is malformed ({exc})") from None
-        return cls(data.get("value"), result, max(hints, 0), bool(data.get("solution_shown")))
-
-
-def _jsonable(value: Any) -> Any:
-    """The answer if it survives a JSON round trip, else None (a model object, say)."""
-    if isinstance(value, tuple | set | frozenset):
-        value = sorted(value, key=str) if isinstance(value, set | frozenset) else list(value)
-    try:
-        json.dumps(value)
-    except (TypeError, ValueError):
-        return None
-    return value
-
-
 class QuizSession:
     """One learner working through one quiz; made by :func:`load_quiz`.
 
     Attributes:
-        quiz: The questions.
+        quiz: The questions as defined (choices in the order of the quiz file).
+        shown: The questions as this learner sees them (choices in the learner's order).
+        seed: The learner's seed, which fixes that order.
         progress_path: The JSON file answers are saved to, or None to keep them in memory.
         notice: A message about the progress file (unreadable, unwritable), or "".
 
     Args:
         quiz: The loaded quiz.
         progress_path: Where to save and restore progress; None keeps it in memory.
+        seed: The learner's seed; when None, the one saved in the progress file, else a new one
+            (see :func:`autograder.render.shuffle.new_learner_seed`), saved at once.
     """
 
-    def __init__(self, quiz: Quiz, progress_path: Path | None):
+    def __init__(self, quiz: Quiz, progress_path: Path | None, seed: str | None = None):
         self.quiz = quiz
         self.progress_path = progress_path
         self.notice = ""
         self._progress: dict[str, QuestionProgress] = {
             q.id: QuestionProgress() for q in quiz.questions
         }
-        self._restore()
+        saved_seed = self._restore()
+        self.seed = seed or saved_seed or new_learner_seed()
+        self.shown, self._orders = learner_view(quiz, self.seed)
+        if saved_seed is None and not self.notice:
+            # Saved at once (a new file, or one from version 1), so that the next kernel shows
+            # the same order; a file that could not be read is replaced only by a check.
+            self._save()
 
     def __repr__(self) -> str:
         return f"<Quiz {self.quiz.stem!r}: {len(self.quiz.questions)} questions>"
@@ -175,7 +136,7 @@ class QuizSession:
 
             display(QuizWidget(self, ids).root)
             return
-        print(render_quiz(self.quiz, None if id is None else ids))
+        print(render_quiz(self.shown, None if id is None else ids))
 
     def widget(self, id: str | None = None) -> Any:
         """Build the widget for the quiz (or one question) without displaying it.
@@ -195,17 +156,31 @@ class QuizSession:
 
         Args:
             id: The question id.
-            value: The answer: a letter for a choice, a list of letters for a multiple select,
-                a number, a shape such as ``"(None, 3)"``, the text a snippet prints, or a model
-                (or its code) for a fix-the-model question.
+            value: The answer: a letter as shown (or the choice's text) for a choice, a list of
+                them (or text like ``"A, C"``) for a multiple select, a number, a shape such as
+                ``"(None, 3)"``, the text a snippet prints, or a model (or its code) for a
+                fix-the-model question.
 
         Returns:
             A :class:`CheckResult` (shown as Markdown in a notebook).
         """
         question = self.quiz.question(id)
-        result = check_answer(question, value)
+        order = self._orders.get(id)
+        saved = jsonable(value)
+        if order is None or is_blank(value):
+            result = check_answer(question, value)
+        else:
+            try:
+                chosen = order.resolve(value)
+            except ValueError as exc:
+                result = error(id, f"quiz.check({id!r}, ...): {exc}")
+            else:
+                # Judged on the choices as defined; only the letters in the feedback are the
+                # learner's.
+                result = order.localize(check_answer(question, chosen))
+                saved = order.identity(chosen)
         progress = self._progress[id]
-        progress.value = _jsonable(value)
+        progress.value = saved
         progress.result = result
         self._save()
         return result
@@ -235,7 +210,7 @@ class QuizSession:
         Returns:
             ``"Hint k of n: ..."`` (with a note on the last rung).
         """
-        hints = self.quiz.question(id).hints
+        hints = self.shown.question(id).hints
         last = " (the last one)" if number == len(hints) and len(hints) > 1 else ""
         return f"**Hint {number} of {len(hints)}{last}:** {hints[number - 1]}"
 
@@ -248,7 +223,7 @@ class QuizSession:
         Returns:
             The step-by-step solution as :class:`Markdown`.
         """
-        question = self.quiz.question(id)
+        question = self.shown.question(id)
         self._progress[id].solution_shown = True
         self._save()
         return Markdown(question.solution)
@@ -290,11 +265,22 @@ class QuizSession:
         self.quiz.question(id)
         return self._progress[id]
 
+    def choice_order(self, id: str) -> ChoiceOrder | None:  # noqa: A002
+        """How a choice question is shown to this learner (read by renderers).
+
+        Args:
+            id: The question id.
+
+        Returns:
+            Its :class:`~autograder.render.shuffle.ChoiceOrder`, or None for other kinds.
+        """
+        self.quiz.question(id)
+        return self._orders.get(id)
+
     def reset(self) -> None:
-        """Forget every answer, hint and solution, and delete the progress file."""
+        """Forget every answer, hint and solution; the choices keep their order."""
         self._progress = {q.id: QuestionProgress() for q in self.quiz.questions}
-        if self.progress_path is not None and self.progress_path.exists():
-            self.progress_path.unlink()
+        self._save()
 
     # ------------------------------------------------------------ progress file
 
@@ -303,10 +289,11 @@ class QuizSession:
             return self.quiz.ids
         return (self.quiz.question(id).id,)
 
-    def _restore(self) -> None:
+    def _restore(self) -> str | None:
+        """Read the progress file; returns the learner's seed saved in it, if any."""
         path = self.progress_path
         if path is None or not path.exists():
-            return
+            return None
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
             if not isinstance(data, dict) or not isinstance(data.get("questions"), dict):
@@ -316,16 +303,21 @@ class QuizSession:
                 for qid, entry in data["questions"].items()
                 if qid in self._progress  # questions removed from the bank are dropped
             }
+            seed = data.get("learner_seed")
         except (OSError, UnicodeDecodeError, ValueError) as exc:
             self.notice = (
                 f"Your saved quiz progress in {path} could not be read ({exc}), so the quiz starts "
                 "afresh. The file will be replaced when you next check an answer."
             )
             print(self.notice)
-            return
+            return None
         for qid, progress in restored.items():
-            progress.hints_shown = min(progress.hints_shown, len(self.quiz.question(qid).hints))
+            question = self.quiz.question(qid)
+            progress.hints_shown = min(progress.hints_shown, len(question.hints))
+            if data.get("progress_version", 1) < 2:
+                progress.value = choice_texts(question, progress.value)
             self._progress[qid] = progress
+        return seed if isinstance(seed, str) and seed else None
 
     def _save(self) -> None:
         path = self.progress_path
@@ -334,6 +326,7 @@ class QuizSession:
         data = {
             "progress_version": PROGRESS_VERSION,
             "quiz": self.quiz.stem,
+            "learner_seed": self.seed,
             "questions": {qid: p.to_dict() for qid, p in self._progress.items()},
         }
         temporary = path.with_name(path.name + ".tmp")
@@ -350,24 +343,12 @@ class QuizSession:
                 print(self.notice)
 
 
-def progress_file(stem: str, folder: str | os.PathLike[str] | None = None) -> Path:
-    """Where a quiz's progress is saved: ``.<stem>.quiz-progress.json`` beside the notebook.
-
-    Args:
-        stem: The quiz stem.
-        folder: The notebook's folder; the working directory when None.
-
-    Returns:
-        The path (it may not exist yet).
-    """
-    return Path(folder if folder is not None else Path.cwd()) / f".{stem}.quiz-progress.json"
-
-
 def load_quiz(
     stem_or_path: str | os.PathLike[str],
     *,
     progress_dir: str | os.PathLike[str] | None = None,
     save: bool = True,
+    seed: str | None = None,
 ) -> QuizSession:
     """Load a lesson's quiz, with the learner's saved progress.
 
@@ -377,6 +358,9 @@ def load_quiz(
         progress_dir: Folder for the progress file; the working directory (the notebook's
             folder in JupyterLab) when None.
         save: False keeps progress in memory only.
+        seed: Fixes the order of the choices; by default the learner's own (saved in the
+            progress file the first time, from ``$AUTOGRADER_LEARNER`` or ``$JUPYTERHUB_USER``
+            when set, else random).
 
     Returns:
         A :class:`QuizSession` with ``show``, ``check``, ``hint``, ``solution`` and ``score``.
@@ -387,7 +371,7 @@ def load_quiz(
     """
     quiz = load_quiz_file(quiz_path(stem_or_path))
     path = progress_file(quiz.stem, progress_dir) if save else None
-    return QuizSession(quiz, path)
+    return QuizSession(quiz, path, seed)
 
 
 def _in_widget_kernel() -> bool:

@@ -88,6 +88,8 @@ class Exports:
         """
         self.folder = Path(folder)
         self._models: dict[str, Any] = {}
+        # The course secret, when the grader judges on rows derived from it.
+        self.secret: str | None = None
 
     def _file(self, filename: str, limit: int) -> Path | None:
         path = self.folder / filename
@@ -217,17 +219,22 @@ class Exports:
         return value
 
 
-def verify_submission(manifest: Manifest, export_folder: str | Path) -> list[Verdict]:
+def verify_submission(manifest: Manifest, export_folder: str | Path, *,
+                      secret: str | None = None) -> list[Verdict]:
     """Judge every task of a manifest from one submission's exports.
 
     Args:
         manifest: The assignment's manifest.
         export_folder: The submission's export folder.
+        secret: The course secret: ``@holdout:`` references then mean the grader-only rows
+            derived from it (:func:`autograder.holdout.derive`), which no learner can rebuild.
+            Without it they mean the package's fixed reserve rows.
 
     Returns:
         One verdict per task, in manifest order.
     """
     exports = Exports(export_folder)
+    exports.secret = secret
     verdicts = [verify_task(task, exports) for task in manifest.tasks]
     if exports._models:
         # Free the graphs of this submission before the next one reuses the process.
@@ -308,9 +315,16 @@ def _verify_question(task: Task, given: Any) -> Verdict:
     return _verdict(task, round(score, 6), result.outcome, str(result), given)
 
 
-def _verify_checks(task: Task, exports: Exports) -> Verdict:
-    import autograder
+def _registered_check(name: str) -> Any:
+    # One registry: the manifest names each check's module (validated when it was loaded).
+    import importlib
 
+    from autograder.manifest import CHECK_MODULES
+
+    return getattr(importlib.import_module(CHECK_MODULES[name]), name)
+
+
+def _verify_checks(task: Task, exports: Exports) -> Verdict:
     fractions: list[float] = []
     messages: list[str] = []
     worst = Outcome.PASSED
@@ -320,7 +334,7 @@ def _verify_checks(task: Task, exports: Exports) -> Verdict:
             kwargs = {key: _resolve(value, exports) for key, value in spec.kwargs.items()}
         except ExportProblem as problem:
             return _verdict(task, 0.0, problem.outcome, str(problem))
-        check = LOCAL_CHECKS.get(spec.check) or getattr(autograder, spec.check)
+        check = _registered_check(spec.check)
         try:
             result = check(*args, **kwargs)
             fraction = max(0.0, min(1.0, float(result.fraction)))
@@ -369,10 +383,6 @@ def check_reported_metric(reported: Any, model: Any, x: Any, y: Any, *, metric: 
                         f"your model at your threshold is {actual:.4f}.")
 
 
-# Checks that exist only on the grader's side (they compare exported figures with a model).
-LOCAL_CHECKS = {"check_reported_metric": check_reported_metric}
-
-
 def _resolve(value: Any, exports: Exports) -> Any:
     # "@name" -> export, "@name.key" -> array, "@holdout:dataset.x" -> grader-only data.
     if isinstance(value, list):
@@ -395,7 +405,12 @@ def _resolve(value: Any, exports: Exports) -> Any:
         source, _, rest = reference.partition(":")
         dataset, _, part = rest.partition(".")
         # The grader rebuilds the learner's split itself rather than trusting exported arrays.
-        found = load_holdout(dataset) if source == "holdout" else load(dataset)
+        if source == "holdout" and exports.secret:
+            from autograder.holdout import derive
+
+            found = derive(dataset, exports.secret)
+        else:
+            found = load_holdout(dataset) if source == "holdout" else load(dataset)
         return getattr(found, part or "x")
     name, _, key = reference.partition(".")
     if key:

@@ -82,8 +82,26 @@ def _models(keras: Any) -> dict[str, tuple[Any, dict[str, Any]]]:
             keras.Input((10,)), layers.Dense(16, activation="relu"),
             layers.Dense(1, activation="sigmoid")]), "binary_crossentropy"),
             {"input_shape": (10,), "num_classes": 2}),
+        "CNN, Rescaling(1/255) front, logits": (compiled(keras.Sequential([
+            keras.Input((32, 32, 3)), layers.Rescaling(1.0 / 255),
+            layers.Conv2D(16, 3, padding="same", activation="relu"), layers.MaxPooling2D(),
+            layers.Conv2D(32, 3, padding="same", activation="relu"), layers.MaxPooling2D(),
+            layers.Flatten(), layers.Dense(64, activation="relu"), layers.Dense(5)]),
+            keras.losses.SparseCategoricalCrossentropy(from_logits=True)),
+            {"input_shape": (32, 32, 3), "num_classes": 5}),
+        "Flatten(input_shape=(28, 28)) fed (28, 28, 1)": (compiled(keras.Sequential([
+            layers.Flatten(input_shape=(28, 28)), layers.Dense(128, activation="relu"),
+            layers.Dense(10, activation="softmax")])), image),
+        "multi-hot, sigmoid per label": (compiled(keras.Sequential([
+            keras.Input((20,)), layers.Dense(64, activation="relu"),
+            layers.Dense(5, activation="sigmoid")]), "binary_crossentropy"),
+            {"input_shape": (20,), "num_classes": 5, "labels": "multi_hot"}),
         "wrong: no Flatten": (compiled(keras.Sequential([
             keras.Input((28, 28, 1)), layers.Dense(10, activation="softmax")])), image),
+        "wrong: multi-hot with softmax": (compiled(keras.Sequential([
+            keras.Input((20,)), layers.Dense(64, activation="relu"),
+            layers.Dense(5, activation="softmax")]), "binary_crossentropy"),
+            {"input_shape": (20,), "num_classes": 5, "labels": "multi_hot"}),
     }
 
 
@@ -106,13 +124,18 @@ def main() -> int:
     from sklearn.preprocessing import StandardScaler
 
     print(f"import keras: {time.perf_counter() - start:.2f} s (paid once per kernel)\n")
-    print(f"{'check_model on':34} {'first':>8} {'again':>8}  verdict")
+    print(f"{'check_model on':46} {'first':>8} {'again':>8}  verdict")
     slow = False
+    slowest = 0.0
     for name, (model, task) in _models(keras).items():
         first, again, res = timed(lambda m=model, t=task: check_model(m, **t))
         slow |= again > TARGET_SECONDS
+        slowest = max(slowest, again)
         flag = "" if again <= TARGET_SECONDS else f"  SLOWER THAN {TARGET_SECONDS} s"
-        print(f"{name:34} {first:7.3f}s {again:7.3f}s  {res.outcome.value}{flag}")
+        print(f"{name:46} {first:7.3f}s {again:7.3f}s  {res.outcome.value}{flag}")
+
+    print(f"slowest check_model once Keras is loaded: {slowest:.3f} s per model "
+          f"(target {TARGET_SECONDS:.0f} s)")
 
     fraud, holdout = data.load_fraud(), data.load_holdout("fraud")
     majority = keras.Sequential([keras.Input((10,)), keras.layers.Dense(

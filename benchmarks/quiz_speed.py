@@ -29,10 +29,11 @@ TARGET_MS = 50.0
 
 def _answers(view: QuestionWidget) -> list[object]:
     """A wrong answer and the right one, as the control would hold them."""
-    question = view.question
+    question = view.question  # as this learner sees it: choices in the learner's order
     if isinstance(question, SingleChoice):
+        values = [value for _, value in view.answer.options]
         right = next(i for i, c in enumerate(question.choices) if c.correct)
-        return [(right + 1) % len(question.choices), right]
+        return [values[(right + 1) % len(values)], values[right]]
     if isinstance(question, MultipleSelect):
         return [[], [i for i, c in enumerate(question.choices) if c.correct]]
     if isinstance(question, Numeric):
@@ -71,6 +72,8 @@ def time_clicks(session: QuizSession) -> dict[str, list[float]]:
             view.check_button.click()
             times[view.question.kind.value].append((time.perf_counter() - start) * 1000)
             assert view.feedback.value, "the click produced no feedback"
+        result = session.progress(view.question.id).result
+        assert result is not None and result.passed, f"{view.question.id}: the right answer failed"
     return times
 
 

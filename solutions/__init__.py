@@ -23,6 +23,10 @@ MODULES = (
     "a2_mnist_classifier",
     "a3_imbalanced_fraud",
     "a4_leaky_pipeline",
+    "a5_thresholds",
+    "a6_multiclass_cnn",
+    "a7_custom_metric_callback",
+    "a8_multilabel",
 )
 
 

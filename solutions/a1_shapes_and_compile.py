@@ -190,6 +190,7 @@ QUESTIONS = (
 
 ASSIGNMENT = Assignment(
     name=NAME,
+    lessons=("01-keras-sequential-api", "02-compile-fit-evaluate"),
     title="Assignment 1: shapes and compile",
     introduction=(
         "Read the models below and answer each question by assigning a plain Python variable "
@@ -217,6 +218,7 @@ ASSIGNMENT = Assignment(
             "build-compiled-model-test", 2,
             (Export("model", "compiled_model", "build_compiled_model()"),),
             input_shape=(8, 8, 1), num_classes=10, labels="one_hot",
+            needs={"build_compiled_model": "build_compiled_model"},
         ),
     ),
 )

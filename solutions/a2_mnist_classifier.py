@@ -71,6 +71,8 @@ def _metrics_on(x: str, y: str) -> Verified:
     )
 
 
+_NEEDS = {"model": "the cell that trains `model`"}
+
 LOAD_DATA = """\
 from autograder import data
 
@@ -82,6 +84,7 @@ print("train:", x_train.shape, "test:", x_test.shape)"""
 
 ASSIGNMENT = Assignment(
     name=NAME,
+    lessons=("02-compile-fit-evaluate",),
     title="Assignment 2: an MNIST classifier",
     introduction=(
         "Build, compile and train a classifier for handwritten digits. You are graded on the "
@@ -101,6 +104,7 @@ ASSIGNMENT = Assignment(
         model_check_cell(
             "build-model-test", 2, (Export("model", "built_model", "build_model()"),),
             input_shape=(28, 28, 1), num_classes=10, labels="integer",
+            needs={"build_model": "build_model"},
         ),
         Instructions(
             "## Part 2: train it\n\n"
@@ -119,16 +123,16 @@ ASSIGNMENT = Assignment(
             f"autograder.check_metrics(model, x_test, y_test, min_accuracy={MIN_ACCURACY})"
             ".assert_passed();",
             verified=_metrics_on("@dataset:mnist.x_test", "@dataset:mnist.y_test"),
+            needs=_NEEDS,
         ),
         GradeCell(
             "unseen-accuracy", 3,
-            "# The grader also measures `model` on digit images you have not seen.\n"
-            "assert \"model\" in globals(), \"Train a model named `model` in the cell above.\"",
-            "holdout = autograder.data.load_holdout(\"mnist\")\n"
-            "autograder.check_metrics(\n"
-            f"    model, holdout.x, holdout.y, min_accuracy={MIN_ACCURACY}\n"
-            ").assert_passed();",
+            "# Here: your test split. The grader measures the same on digit images you have "
+            "not seen.\n"
+            f"autograder.check_metrics(model, x_test, y_test, min_accuracy={MIN_ACCURACY})"
+            ".assert_passed();",
             verified=_metrics_on("@holdout:mnist.x", "@holdout:mnist.y"),
+            needs=_NEEDS,
         ),
     ),
 )

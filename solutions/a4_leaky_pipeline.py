@@ -1,9 +1,11 @@
 """Assignment 4, a leaky pipeline: reference answer and the assignment as data.
 
-The learner is given a pipeline that leaks in two ways: it duplicates rows before splitting (so
-copies of test rows sit in the training set) and fits the scaler on every row (so the test set's
-statistics shape the training data). They rewrite it to split first, fit the scaler on the
-training rows only, and train a model that still scores well on grader-only tumours.
+The learner is given tumour records in which about a third of the tumours were entered twice,
+and a pipeline that leaks in two ways: it splits the rows as they come (so copies of test
+tumours sit in the training rows) and fits the scaler on every row (so the test rows'
+statistics shape the training data). The task text names neither leak. The learner writes a
+pipeline without them, measures the leaky and the honest test accuracy side by side, and trains
+a model that still scores well on grader-only tumours.
 """
 
 from __future__ import annotations
@@ -29,35 +31,41 @@ MIN_ACCURACY = 0.9
 # tumours within 30 epochs.
 EPOCHS = 30
 
+# Runs in the learner's notebook as given; `check_leak_scores` repeats its split.
 LEAKY_PIPELINE = """\
-# Duplicate the malignant tumours (label 0) so the classes look balanced ...
-x_more = np.concatenate([x, x[y == 0]])
-y_more = np.concatenate([y, y[y == 0]])
-# ... scale with statistics of every row ...
-scaler = StandardScaler().fit(x_more)
-# ... and only then split.
-x_train, x_test, y_train, y_test = train_test_split(
-    x_more, y_more, test_size=0.25, random_state=0
-)
-model = build_model()
-model.fit(scaler.transform(x_train), y_train, epochs=30, verbose=0)"""
+def leaky_pipeline(x, y):
+    \"\"\"The pipeline to fix: it reports a test accuracy it has not earned.\"\"\"
+    scaler = StandardScaler().fit(x)
+    x_train, x_test, y_train, y_test = train_test_split(x, y, test_size=0.25, random_state=0)
+    model = keras.Sequential([
+        keras.Input(shape=(30,)), keras.layers.Dense(1, activation="sigmoid"),
+    ])
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate=0.01), loss="binary_crossentropy")
+    model.fit(scaler.transform(x_train), y_train, epochs=min(30, EPOCHS_CAP), verbose=0)
+    return model, scaler, x_test, y_test
+
+
+leaky_model, leaky_scaler, leaky_x_test, leaky_y_test = leaky_pipeline(x, y)"""
 
 
 def split_and_scale(
     x: np.ndarray, y: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, StandardScaler]:
-    """Split first, then fit the scaler on the training rows only.
+    """Split so that no tumour is on both sides, then fit the scaler on the training rows only.
 
     Args:
-        x: Features of every tumour, unscaled.
+        x: Features of every record, unscaled.
         y: Labels (1 = benign, 0 = malignant).
 
     Returns:
         ``(x_train, x_test, y_train, y_test, scaler)``: unscaled splits with no row in both,
         and a scaler fitted on ``x_train`` alone.
     """
+    # A tumour entered twice is one tumour: keep its first record only.
+    _, first = np.unique(x, axis=0, return_index=True)
+    keep = np.sort(first)
     x_train, x_test, y_train, y_test = train_test_split(
-        x, y, test_size=0.25, random_state=0, stratify=y
+        x[keep], y[keep], test_size=0.25, random_state=0, stratify=y[keep]
     )
     scaler = StandardScaler().fit(x_train)
     return x_train, x_test, y_train, y_test, scaler
@@ -81,56 +89,68 @@ def build_model() -> keras.Model:
     return model
 
 
-# What the grade cells hand to `autograder grade`: the raw split, the scaler and the model.
-_SPLIT = Export("arrays", "split", "x_train=x_train, x_test=x_test, y_test=y_test")
+def accuracy(model: keras.Model, scaler: StandardScaler, x: np.ndarray, y: np.ndarray) -> float:
+    """Test accuracy of a model on raw rows, scaled as its pipeline scales them.
+
+    Args:
+        model: A trained binary classifier.
+        scaler: The scaler of the same pipeline.
+        x: Raw test features.
+        y: Test labels.
+
+    Returns:
+        The share of rows predicted right, as a plain float.
+    """
+    predicted = (model.predict(scaler.transform(x), verbose=0).ravel() >= 0.5).astype(int)
+    return float(np.mean(predicted == y))
+
+
+# What the grade cells hand to `autograder grade`: the raw split, the scaler and the models.
+_SPLIT = Export("arrays", "split", "x_train=x_train, x_test=x_test")
 _SCALER = Export("scaler", "scaler", "scaler")
 _MODEL = Export("model", "model", "model")
-
-
-def _accuracy_check(x: str, y: str) -> Verified:
-    """Re-check of `model` on rows scaled by the learner's exported scaler."""
-    return Verified(
-        (_MODEL, _SCALER, _SPLIT),
-        (CheckSpec("check_metrics", ("@model", f"{x}|scaler", y),
-                   {"min_accuracy": MIN_ACCURACY}),),
-    )
-
+_SPLIT_NEEDS = {"x_train": "split_and_scale", "x_test": "split_and_scale",
+                "scaler": "split_and_scale"}
+_MODEL_NEEDS = {**_SPLIT_NEEDS, "model": "the cell that trains `model`"}
 
 LOAD_DATA = """\
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
 
 from autograder import data
+from autograder.checks.leak_scores import tumour_records
 
-cancer = data.load_breast_cancer()
-# All the tumours you are given, before any split of your own.
-x = np.concatenate([cancer.x_train, cancer.x_test])
-y = np.concatenate([cancer.y_train, cancer.y_test])
-print(cancer.description)
-print("rows:", x.shape)"""
+# Tumour records as the hospital exported them, before any split of your own.
+x, y = tumour_records()
+print(data.load_breast_cancer().description)
+print("records:", x.shape)"""
 
 ASSIGNMENT = Assignment(
     name=NAME,
+    lessons=("06-leakage-overfitting",),
     title="Assignment 4: fix a leaky pipeline",
     introduction=(
         "The pipeline below reports a test accuracy that it has not earned: information about "
-        "the test rows leaks into training in two ways. Find both leaks, write a pipeline "
-        "without them, and train a model on it. The grader checks the split, the scaler, and "
-        "the model's accuracy on tumours you never see. Run the first code cell before "
-        "anything else."
+        "the test rows reaches training in two ways. Find both leaks, write a pipeline without "
+        "them, and measure how much the leaks were worth. The grader checks your split, your "
+        "scaler, both scores, and your model's accuracy on tumours you never see. Run the "
+        "first code cell before anything else."
     ),
     parts=(
         GivenCode("load-data", LOAD_DATA),
         Instructions(
-            "## The leaky pipeline (read it, do not run it)\n\n"
-            f"```python\n{LEAKY_PIPELINE}\n```"
+            "## The leaky pipeline\n\n"
+            "Run it: it trains `leaky_model` and keeps its test rows as `leaky_x_test`, "
+            "`leaky_y_test` (raw, unscaled). Then read it closely and look at the records "
+            "themselves: what do the test rows have in common with the training rows?"
         ),
+        GivenCode("leaky-pipeline", LEAKY_PIPELINE),
         Instructions(
             "## Part 1: split and scale without leaking\n\n"
             "Write `split_and_scale(x, y)` returning `x_train, x_test, y_train, y_test, scaler`: "
-            "**unscaled** splits that share no row, and a `StandardScaler` fitted on the training "
-            "rows alone. If you want to balance the classes, duplicate rows only inside the "
-            "training set, after the split. Then call it."
+            "**unscaled** splits such that your test score measures tumours the model has never "
+            "seen in any form, and a `StandardScaler` fitted without looking at the test rows. "
+            "Then call it."
         ),
         SolutionCode(
             "split-and-scale",
@@ -143,6 +163,7 @@ ASSIGNMENT = Assignment(
             verified=Verified(
                 (_SPLIT,), (CheckSpec("check_split", ("@split.x_train", "@split.x_test")),)
             ),
+            needs=_SPLIT_NEEDS,
         ),
         GradeCell(
             "scaler-from-train", 2,
@@ -152,38 +173,64 @@ ASSIGNMENT = Assignment(
                 (CheckSpec("check_split", ("@split.x_train", "@split.x_test"),
                            {"scaler": "@scaler"}),),
             ),
+            needs=_SPLIT_NEEDS,
         ),
         Instructions(
-            "## Part 2: train on the scaled training rows\n\n"
+            "## Part 2: train honestly, and measure both scores\n\n"
             "Write `build_model()` (a compiled binary classifier for the 30 features) and train "
             "`model` on `scaler.transform(x_train)`. New tumours must go through the same "
-            "`scaler` before the model sees them. Use `epochs=min(your_choice, EPOCHS_CAP)`."
+            "`scaler` before the model sees them. Use `epochs=min(your_choice, EPOCHS_CAP)`.\n\n"
+            "Then assign, as plain floats, `leaky_score`: the accuracy of `leaky_model` on "
+            "`leaky_scaler.transform(leaky_x_test)` against `leaky_y_test`, and "
+            "`honest_score`: the accuracy of your `model` on `scaler.transform(x_test)` against "
+            "`y_test` (predict label 1 from a probability of 0.5)."
         ),
         SolutionCode(
             "train-model",
-            source_of(build_model) + "\n\n\n"
+            source_of(build_model, accuracy) + "\n\n\n"
             "model = build_model()\n"
             "history = model.fit(\n"
             f"    scaler.transform(x_train), y_train, epochs=min({EPOCHS}, EPOCHS_CAP), verbose=0\n"
-            ")",
+            ")\n"
+            "leaky_score = accuracy(leaky_model, leaky_scaler, leaky_x_test, leaky_y_test)\n"
+            "honest_score = accuracy(model, scaler, x_test, y_test)\n"
+            "print(f\"leaky {leaky_score:.3f}, honest {honest_score:.3f}\")",
         ),
         GradeCell(
-            "test-accuracy", 1,
-            "autograder.check_metrics(\n"
-            f"    model, scaler.transform(x_test), y_test, min_accuracy={MIN_ACCURACY}\n"
+            "leaky-and-honest-scores", 2,
+            "from autograder.checks.leak_scores import check_leak_scores\n\n"
+            "check_leak_scores(\n"
+            "    leaky_score, honest_score, leaky_model=leaky_model, leaky_scaler=leaky_scaler,\n"
+            "    model=model, scaler=scaler, x_test=x_test,\n"
             ").assert_passed();",
-            verified=_accuracy_check("@split.x_test", "@split.y_test"),
+            verified=Verified(
+                (Export("answer", "leaky_score", "leaky_score"),
+                 Export("answer", "honest_score", "honest_score"),
+                 Export("model", "leaky_model", "leaky_model"),
+                 Export("scaler", "leaky_scaler", "leaky_scaler"), _MODEL, _SCALER, _SPLIT),
+                (CheckSpec("check_leak_scores", ("@leaky_score", "@honest_score"),
+                           {"leaky_model": "@leaky_model", "leaky_scaler": "@leaky_scaler",
+                            "model": "@model", "scaler": "@scaler",
+                            "x_test": "@split.x_test"}),),
+            ),
+            needs={**_MODEL_NEEDS, "leaky_score": "`leaky_score` and `honest_score`",
+                   "honest_score": "`leaky_score` and `honest_score`"},
         ),
         GradeCell(
             "unseen-accuracy", 2,
-            "# The grader also measures `model` on tumours you have not seen, scaled by `scaler`.\n"
-            "assert \"model\" in globals() and \"scaler\" in globals(), "
-            "\"Define `scaler` and `model` above.\"",
-            "holdout = autograder.data.load_holdout(\"breast_cancer\")\n"
+            "# Here: your test split. The grader measures the same on tumours you have not "
+            "seen, scaled by `scaler`.\n"
             "autograder.check_metrics(\n"
-            f"    model, scaler.transform(holdout.x), holdout.y, min_accuracy={MIN_ACCURACY}\n"
+            f"    model, scaler.transform(x_test), y_test, min_accuracy={MIN_ACCURACY}\n"
             ").assert_passed();",
-            verified=_accuracy_check("@holdout:breast_cancer.x", "@holdout:breast_cancer.y"),
+            verified=Verified(
+                (_MODEL, _SCALER),
+                (CheckSpec("check_metrics",
+                           ("@model", "@holdout:breast_cancer.x|scaler",
+                            "@holdout:breast_cancer.y"),
+                           {"min_accuracy": MIN_ACCURACY}),),
+            ),
+            needs=_MODEL_NEEDS,
         ),
     ),
 )

@@ -10,9 +10,12 @@ release notebook and, for tampering variants, by editing or deleting grade cells
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
+import threading
 import time
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -284,8 +287,92 @@ print("noise on stderr", file=sys.stderr)
 warnings.warn("a learner warning")
 """
 
+# Confinement: each of these tries what a determined learner would; none may gain anything,
+# touch anything outside its own folder, or leave anything running. @COURSE@, @HOME@, @PORT@,
+# @VENV@ and @MARKER@ are filled in when the submissions are planted.
+SNOOP = """\
+import json, os, socket
+course = "@COURSE@"
+readable = {}
+for name, path in {
+    "manifest": course + "/grader/a1.json", "secret": course + "/grader/secret",
+    "source": course + "/source/a1/a1.ipynb", "gradebook": course + "/gradebook.db",
+    "config": course + "/nbgrader_config.py",
+    "other_submission": course + "/submitted/ref/a1/a1.ipynb",
+    "other_results": course + "/grader/results/a1/ref.json",
+    "grader_home": "@HOME@",
+}.items():
+    try:
+        if os.path.isdir(path):
+            readable[name] = sorted(os.listdir(path))
+        else:
+            with open(path, "rb") as handle:
+                readable[name] = len(handle.read())
+    except OSError as exc:
+        readable[name] = None
+writable = {}
+for name, path in {
+    "gradebook": course + "/gradebook.db", "config": course + "/nbgrader_config.py",
+    "manifest": course + "/grader/a1.json", "course": course + "/planted.txt",
+    "venv": "@VENV@/planted.pth", "ipython": "@HOME@/.ipython/profile_default/startup/00.py",
+    "system": "/etc/planted",
+}.items():
+    try:
+        with open(path, "a") as handle:
+            handle.write("x")
+        writable[name] = True
+    except OSError:
+        writable[name] = False
+processes = [pid for pid in os.listdir("/proc") if pid.isdigit() and int(pid) != os.getpid()]
+# Its own threads have ids too (kill() reaches a thread's process); anything else is another's.
+own = {int(task) for task in os.listdir("/proc/self/task")}
+signalled = []
+for pid in set(range(2, 4096)) - own:
+    try:
+        os.kill(pid, 0)
+        signalled.append(pid)
+    except OSError:
+        pass
+probe = socket.socket()
+probe.settimeout(2)
+try:
+    probe.connect(("127.0.0.1", @PORT@))
+    network = True
+except OSError:
+    network = False
+print("SNOOP " + json.dumps({"readable": readable, "writable": writable,
+                             "processes": processes, "signalled": signalled,
+                             "network": network}))
+output_shape = (None, 3)
+"""
+
+DAEMON = """\
+import os, subprocess, sys, time
+subprocess.Popen([sys.executable, "-c", "import time; time.sleep(900)", "@MARKER@"],
+                 start_new_session=True, stdin=subprocess.DEVNULL,
+                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+if os.fork() == 0:
+    os.setsid()
+    if os.fork() == 0:
+        os.execv(sys.executable, [sys.executable, "-c", "import time; time.sleep(900)",
+                                  "@MARKER@"])
+    os._exit(0)
+time.sleep(1)
+output_shape = (None, 10)
+"""
+
+BAD_EXPORTS = """\
+import os
+folder = os.environ["AUTOGRADER_EXPORT_DIR"]
+# The loss answer's export file is a link to a system file; the model's is 210 MB.
+os.symlink("/etc/passwd", os.path.join(folder, "answer-loss_choice.json"))
+with open(os.path.join(folder, "model-model.keras"), "wb") as handle:
+    handle.write(bytes(210 * 2**20))
+output_shape = (None, 10)
+"""
+
 # student -> (solution answers, grade cell edits)
-THREAD_SHARE = """\
+THREAD_SHARE = """\\
 import os
 share = str(max(1, os.cpu_count() // 2))
 threads = [os.environ.get(name) for name in
@@ -323,7 +410,12 @@ SUBMISSIONS: dict[str, tuple[dict[str, str], dict[str, str | None]]] = {
                     {}),
     # Right only when the kernel was given its share of the cores (2 workers).
     "threads": ({"shape_answer": THREAD_SHARE}, {}),
+    "snoop": ({"shape_answer": SNOOP, "loss_answer": LOSS}, {}),
+    "daemon": ({"shape_answer": DAEMON}, {}),
+    "bad_exports": ({"shape_answer": BAD_EXPORTS}, {}),
 }
+# Not a notebook at all: the batch records it and goes on.
+BROKEN = "broken"
 TAMPERING = ("fake_module", "import_hook", "always_equal", "patch_keras", "edit_grade_cells")
 # Test limits: the endless loop (deaf to the cell timeout's interrupt, and the cell timeout
 # is longer) meets the wall-time limit, the bomb the memory limit.
@@ -333,25 +425,81 @@ MEMORY_MB = 1500
 
 @dataclass
 class GradedCourse:
-    """A course whose submissions were graded once by ``autograder grade``."""
+    """A course whose submissions were graded once by ``autograder grade``.
+
+    Attributes:
+        path: The course directory.
+        output: What the command printed.
+        seconds: How long it took.
+        connections: Connections the kernels made to a server listening on the grader's
+            127.0.0.1 while they ran.
+        marker: The argument the ``daemon`` submission gave the processes it left behind.
+    """
 
     path: Path
     output: str
     seconds: float
+    connections: int = 0
+    marker: str = ""
+
+
+class Listener:
+    """A TCP server on 127.0.0.1 that counts the connections it receives."""
+
+    def __init__(self) -> None:
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.server.settimeout(0.2)
+        self.port = self.server.getsockname()[1]
+        self.connections = 0
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        while not self.stopped.is_set():
+            try:
+                connection, _ = self.server.accept()
+            except OSError:
+                continue
+            self.connections += 1
+            connection.close()
+
+    def close(self) -> int:
+        """Stop listening; return the number of connections received."""
+        self.stopped.set()
+        self.thread.join()
+        self.server.close()
+        return self.connections
+
+
+def fill_in(source: str, course: Path, port: int, marker: str) -> str:
+    """Put the course's paths, the listener's port and the marker into an attack's source."""
+    return (source.replace("@COURSE@", str(course)).replace("@HOME@", str(Path.home()))
+            .replace("@PORT@", str(port)).replace("@VENV@", sys.prefix)
+            .replace("@MARKER@", marker))
 
 
 def grade_all(course: Path) -> GradedCourse:
     """Plant every submission and grade them with the real ``autograder grade`` command."""
+    listener = Listener()
+    marker = f"left-behind-{uuid.uuid4().hex}"
     for student, (answers, grade_cells) in SUBMISSIONS.items():
+        answers = {key: fill_in(value, course, listener.port, marker)
+                   for key, value in answers.items()}
         plant(course, student, answers, grade_cells=grade_cells)
+    broken = course / "submitted" / BROKEN / ASSIGNMENT
+    broken.mkdir(parents=True)
+    (broken / f"{NOTEBOOK}.ipynb").write_text("{ this is not a notebook", encoding="utf-8")
     started = time.monotonic()
     done = subprocess.run(
         [str(Path(sys.executable).parent / "autograder"), "grade", str(course), ASSIGNMENT,
          "--workers", "2", "--timeout", str(TIMEOUT), "--memory-limit", str(MEMORY_MB)],
         capture_output=True, text=True, env={**course_env(), "COURSE_EPOCHS": "8"},
         timeout=1800, check=False)
+    connections = listener.close()
     assert done.returncode == 0, done.stderr[-3000:]
-    return GradedCourse(course, done.stdout + done.stderr, time.monotonic() - started)
+    return GradedCourse(course, done.stdout + done.stderr, time.monotonic() - started,
+                        connections, marker)
 
 
 _SHARED: dict[str, GradedCourse] = {}

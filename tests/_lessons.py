@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from autograder.notebooks import ExecutedNotebook, execute, read_source
 
@@ -33,3 +34,24 @@ def execute_lesson(stem: str, cwd: Path, epochs: int, probe: Sequence[str]) -> E
                 f"{stem} cell {number} wrote to stderr: {output.get('text', '')[:300]}"
             )
     return run
+
+
+def run_lesson(stem: str, cwd: Path, epochs: int, probe: dict[str, str]) -> dict[str, Any]:
+    """Execute ``lessons/<stem>.md`` with ``COURSE_EPOCHS=epochs`` and probe it by short names.
+
+    Args:
+        stem: Lesson file stem.
+        cwd: Working directory of the kernel (files the lesson writes land here).
+        epochs: Value of ``COURSE_EPOCHS``.
+        probe: Short name -> Python expression evaluated in the kernel after the last cell.
+
+    Returns:
+        The probed values by short name.
+    """
+    executed = execute_lesson(stem, cwd, epochs, list(probe.values()))
+    return {name: executed.values[expr] for name, expr in probe.items()}
+
+
+def as_floats(name: str) -> str:
+    """Expression turning a dict of NumPy scalars in the kernel into plain floats."""
+    return f"{{k: float(v) for k, v in {name}.items()}}"

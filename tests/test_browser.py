@@ -1,6 +1,7 @@
 """A learner's view, for real: JupyterLab serves the built lesson 01 notebook, headless Chromium
 runs every cell, and clicking a wrong and then the right choice of its self-check quiz shows the
-matching feedback."""
+matching feedback. Choices are found by their text: each learner sees them in an order of their
+own."""
 
 from __future__ import annotations
 
@@ -205,10 +206,11 @@ def test_lesson_01_quiz_gives_feedback_in_a_real_browser(lab: dict[str, Any]) ->
     from playwright.sync_api import expect, sync_playwright
 
     url, root = lab["url"], lab["root"]
-    question = load_quiz(STEM, save=False).quiz.question(QUESTION)
-    wrong_index = next(i for i, c in enumerate(question.choices) if not c.correct)
-    right_index = next(i for i, c in enumerate(question.choices) if c.correct)
-    wrong_words = " ".join(question.choices[wrong_index].feedback.split()[:8]).replace("`", "")
+    quiz = load_quiz(STEM, save=False).quiz
+    question = quiz.question(QUESTION)
+    wrong = next(c for c in question.choices if not c.correct)
+    right = next(c for c in question.choices if c.correct)
+    wrong_words = " ".join(wrong.feedback.split()[:8]).replace("`", "")
 
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=_chromium(), args=CHROMIUM_ARGS)
@@ -222,10 +224,15 @@ def test_lesson_01_quiz_gives_feedback_in_a_real_browser(lab: dict[str, Any]) ->
             _run_until_visible(page, page.locator(".quiz"), timeout=400)
             card = page.locator(f".quiz-q-{QUESTION}")
             card.scroll_into_view_if_needed()
-            radios = card.locator("input[type=radio]")
-            expect(radios).to_have_count(len(question.choices))
+            expect(card.locator("input[type=radio]")).to_have_count(len(question.choices))
 
-            radios.nth(wrong_index).check()
+            def radio(text: str) -> Any:
+                # A radio's label is "B. text" with the letter this learner sees.
+                label = card.locator("label", has_text=text.replace("`", ""))
+                expect(label).to_have_count(1)
+                return label.locator("input[type=radio]")
+
+            radio(wrong.text).check()
             card.get_by_role("button", name="Check").click()
             feedback = card.locator(".quiz-feedback")
             expect(feedback).to_contain_text("Not yet.", timeout=15_000)
@@ -233,21 +240,24 @@ def test_lesson_01_quiz_gives_feedback_in_a_real_browser(lab: dict[str, Any]) ->
 
             # The right answer with the keyboard only: focus the choice, Space, then the
             # Check button, Enter.
-            radios.nth(right_index).focus()
+            radio(right.text).focus()
             page.keyboard.press("Space")
-            expect(radios.nth(right_index)).to_be_checked()
+            expect(radio(right.text)).to_be_checked()
             card.get_by_role("button", name="Check").focus()
             page.keyboard.press("Enter")
             expect(feedback).to_contain_text("Correct.", timeout=15_000)
             card.get_by_role("button", name="Hint").click()
             expect(card).to_contain_text("Hint 1 of")
-            expect(page.locator(".quiz-summary")).to_contain_text("1 of 14 questions right")
+            expect(page.locator(".quiz-summary")).to_contain_text(
+                f"1 of {len(quiz.questions)} questions right"
+            )
             card.screenshot(path=str(SCREENSHOT))
         except Exception:
             page.screenshot(path=str(SCREENSHOT.with_name("quiz-browser-failure.png")))
             raise
         finally:
             browser.close()
-    # The answer was saved beside the notebook, where the kernel runs.
+    # The answer was saved beside the notebook, where the kernel runs, by the choice's text.
     saved = json.loads((root / f".{STEM}.quiz-progress.json").read_text(encoding="utf-8"))
-    assert saved["questions"][QUESTION]["value"] == right_index
+    assert saved["questions"][QUESTION]["value"] == right.text
+    assert saved["learner_seed"]

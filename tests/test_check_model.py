@@ -19,6 +19,7 @@ L = keras.layers
 
 IMAGE = (28, 28, 1)
 FEATURES = (10,)
+MULTI_HOT = {"input_shape": FEATURES, "num_classes": 5, "labels": "multi_hot"}
 
 
 def _compiled(model, loss):
@@ -52,11 +53,11 @@ def functional():
 class Subclassed(keras.Model):
     """A subclassed classifier; built only when first called."""
 
-    def __init__(self, units=10, reshape_to=None):
+    def __init__(self, units=10, reshape_to=None, activation="softmax"):
         super().__init__()
         self.reshape = L.Reshape(reshape_to) if reshape_to else L.Flatten()
         self.hidden = L.Dense(4, activation="relu")
-        self.out = L.Dense(units, activation="softmax")
+        self.out = L.Dense(units, activation=activation)
 
     def call(self, inputs):
         return self.out(self.hidden(self.reshape(inputs)))
@@ -128,7 +129,26 @@ RIGHT = {
     "binary, two softmax units, one-hot labels": (
         lambda: binary(2, "softmax", "categorical_crossentropy"),
         {"num_classes": 2, "labels": "one_hot"}),
+    "softmax, then a Dropout layer": (
+        lambda: seq(L.Flatten(), L.Dense(10, activation="softmax"), L.Dropout(0.2)), {}),
+    "functional graph ending in keras.ops.softmax": (lambda: _compiled(
+        _ops_softmax_model(), "sparse_categorical_crossentropy"), {}),
+    "multi-hot, one sigmoid per label": (
+        lambda: binary(5, "sigmoid"), MULTI_HOT),
+    "multi-hot, logits with from_logits=True": (
+        lambda: binary(5, None, keras.losses.BinaryCrossentropy(from_logits=True)), MULTI_HOT),
+    "multi-hot, binary focal loss": (
+        lambda: binary(5, "sigmoid", keras.losses.BinaryFocalCrossentropy()), MULTI_HOT),
+    "multi-hot, subclassed": (
+        lambda: _compiled(Subclassed(units=5, activation="sigmoid"), "binary_crossentropy"),
+        {"labels": "multi_hot", "num_classes": 5}),
 }
+
+
+def _ops_softmax_model():
+    # The graph ends in an operation, not a layer: only the values can show the softmax.
+    inputs = keras.Input(IMAGE)
+    return keras.Model(inputs, keras.ops.softmax(L.Dense(10)(L.Flatten()(inputs))))
 
 
 def _task(kwargs):
@@ -160,6 +180,93 @@ def test_unknown_loss_is_not_judged_but_said_so():
     res = check_model(mlp(loss=my_loss), input_shape=IMAGE, num_classes=10)
     assert res.passed, str(res)
     assert any("my_loss" in d and "not judged" in d for d in res.details)
+
+
+def _small_logits(*, activation=None, loss=None, front=None):
+    """A Rescaling(1/255) front and an output layer whose values lie in [0, 1] on any input
+    (a tiny kernel and a bias of 0.5), as untrained logits often do at some seeds."""
+    loss = loss or keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    model = seq(front or L.Rescaling(1.0 / 255), L.Flatten(), L.Dense(10, activation=activation),
+                loss=loss)
+    kernel, bias = model.layers[-1].get_weights()
+    model.layers[-1].set_weights([np.full_like(kernel, 1e-6), np.full_like(bias, 0.5)])
+    return model
+
+
+def test_logits_that_happen_to_lie_between_0_and_1_pass_with_from_logits():
+    model = _small_logits()
+    outputs = keras.ops.convert_to_numpy(model(np.full((2, *IMAGE), 255.0), training=False))
+    assert ((outputs > 0) & (outputs < 1)).all()  # the case values alone cannot settle
+    res = check_model(model, input_shape=IMAGE, num_classes=10)
+    assert res.passed, str(res)
+    assert "logits" in res.message
+
+
+def test_logits_between_0_and_1_without_from_logits_fail_without_calling_them_out_of_range():
+    res = check_model(_small_logits(loss="sparse_categorical_crossentropy"),
+                      input_shape=IMAGE, num_classes=10)
+    assert not res.passed
+    assert "is linear" in res.message and "happen to lie" in res.message
+    assert "inside [0, 1]" in res.message and "outside" not in res.message
+
+
+def test_sigmoid_with_from_logits_fails_even_when_a_linear_layer_would_look_alike():
+    res = check_model(_small_logits(activation="sigmoid", loss=keras.losses.BinaryCrossentropy(
+        from_logits=True)), input_shape=IMAGE, num_classes=10, labels="multi_hot")
+    assert not res.passed
+    assert "already outputs probabilities" in res.message
+
+
+def test_subclassed_outputs_between_0_and_1_with_from_logits_pass_with_a_note():
+    model = _compiled(Subclassed(activation=None),
+                      keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model(np.zeros((1, *IMAGE)))
+    kernel, bias = model.out.get_weights()
+    model.out.set_weights([np.full_like(kernel, 1e-6), np.full_like(bias, 0.5)])
+    res = check_model(model, input_shape=IMAGE, num_classes=10)
+    assert res.passed, str(res)
+    assert any("stayed between 0 and 1" in note and "from_logits=True" in note
+               for note in res.details)
+
+
+def test_flatten_with_an_older_input_shape_accepts_a_trailing_channel_axis():
+    # Older tutorials write Flatten(input_shape=(28, 28)); Keras 3 still takes (n, 28, 28, 1).
+    model = _compiled(keras.Sequential([L.Flatten(input_shape=(28, 28)),
+                                        L.Dense(10, activation="softmax")]),
+                      "sparse_categorical_crossentropy")
+    assert model(np.zeros((2, *IMAGE)), training=False).shape == (2, 10)
+    res = check_model(model, input_shape=IMAGE, num_classes=10)
+    assert res.passed, str(res)
+    assert any("declares inputs of shape (None, 28, 28)" in note and "Keras accepted" in note
+               for note in res.details)
+
+
+def test_data_said_not_to_fit_really_does_not():
+    model = seq(L.Dense(10, activation="softmax"), shape=(784,))
+    res = check_model(model, input_shape=IMAGE, num_classes=10)
+    assert "does not fit" in res.message
+    with pytest.raises(ValueError):
+        model(np.zeros((2, *IMAGE)), training=False)
+
+
+def test_probe_is_at_the_scale_the_front_layers_imply():
+    from autograder.checks._model_head import probe_inputs
+
+    pixels = probe_inputs(_small_logits(), IMAGE)
+    assert pixels.x[:pixels.data_rows].max() > 100  # Rescaling(1/255): pixel values
+    normalization = L.Normalization()
+    normalization.adapt(np.random.default_rng(0).normal(1000.0, 50.0, (100, 10)))
+    features = probe_inputs(seq(normalization, L.Dense(2), shape=FEATURES), FEATURES)
+    assert 500 < features.x[:features.data_rows].mean() < 1500
+    tokens = probe_inputs(seq(L.Embedding(30, 4), L.Flatten(), L.Dense(2), shape=(12,)), (12,))
+    assert tokens.x.dtype.kind == "i" and 0 <= tokens.x.min() and tokens.x.max() < 30
+
+
+def test_a_text_model_on_token_ids_passes():
+    model = seq(L.Embedding(30, 4), L.GlobalAveragePooling1D(), L.Dense(1, activation="sigmoid"),
+                shape=(12,), loss="binary_crossentropy")
+    res = check_model(model, input_shape=(12,), num_classes=2)
+    assert res.passed, str(res)
 
 
 WRONG = {
@@ -218,7 +325,7 @@ WRONG = {
         ["(None, 8, 8, 1)", "(28, 28, 1)", "keras.Input(shape=(28, 28, 1))"]),
     "subclassed model that cannot take the data": (
         lambda: subclassed(reshape_to=(100,)), {},
-        ["Calling your model on 16 examples of shape (28, 28, 1)", "failed",
+        ["Calling your model on 24 examples of shape (28, 28, 1)", "failed",
          "keras.Input(shape=(28, 28, 1))"]),
     "NaN weights": (_nan_model, {}, ["NaN", "Rebuild"]),
     "relu output": (
@@ -228,6 +335,36 @@ WRONG = {
     "two outputs": (
         lambda: _compiled(two_outputs(), "binary_crossentropy"), {"num_classes": 2},
         ["2 outputs", "single output"]),
+    "subclassed, sigmoid over ten classes": (
+        lambda: _compiled(Subclassed(activation="sigmoid"), "sparse_categorical_crossentropy"),
+        {}, ["instead of 1", "not one probability distribution", 'activation="softmax"']),
+    "multi-hot, softmax over the labels": (
+        lambda: binary(5, "softmax"), MULTI_HOT,
+        ["sum to 1 in every row", "compete", 'activation="sigmoid"']),
+    "multi-hot, categorical cross-entropy": (
+        lambda: binary(5, "sigmoid", "categorical_crossentropy"), MULTI_HOT,
+        ["multi-hot", "'categorical_crossentropy'", 'loss="binary_crossentropy"']),
+    "multi-hot, sparse categorical cross-entropy": (
+        lambda: binary(5, "sigmoid", "sparse_categorical_crossentropy"), MULTI_HOT,
+        ["integer class index", "5 0/1 values", 'loss="binary_crossentropy"']),
+    "multi-hot, a single unit": (
+        binary, MULTI_HOT, ["(None, 1)", "5 labels", 'Dense(5, activation="sigmoid")']),
+    "multi-hot, too few units": (
+        lambda: binary(3), MULTI_HOT, ["(None, 3)", "5 labels", "one sigmoid per label"]),
+    "multi-hot, linear without from_logits": (
+        lambda: binary(5, None), MULTI_HOT,
+        ["linear", 'activation="sigmoid"', "BinaryCrossentropy(from_logits=True)"]),
+    "multi-hot, sigmoid into from_logits=True": (
+        lambda: binary(5, "sigmoid", keras.losses.BinaryCrossentropy(from_logits=True)),
+        MULTI_HOT, ["already outputs probabilities", "second sigmoid"]),
+    "multi-hot, relu output": (
+        lambda: binary(5, "relu"), MULTI_HOT, ["relu", 'activation="sigmoid"']),
+    "multi-hot, mse": (
+        lambda: binary(5, "sigmoid", "mse"), MULTI_HOT,
+        ["regression loss", 'loss="binary_crossentropy"']),
+    "multi-hot, never compiled": (
+        lambda: binary(5, "sigmoid", None), MULTI_HOT,
+        ["not been compiled", '"binary_crossentropy"']),
 }
 
 

@@ -25,6 +25,7 @@ from pathlib import Path
 import nbformat
 import numpy as np
 import pytest
+from _verified import export_and_verify, full_marks
 
 from autograder.course import MARKER, CourseDirError, CourseLayout, build_course
 from autograder.render.nbgrader_source import (
@@ -48,17 +49,15 @@ def _seed_like_the_header_cell() -> None:
     keras.utils.set_random_seed(0)
 
 
-A1, A2, A3, A4 = (
-    "a1_shapes_and_compile", "a2_mnist_classifier", "a3_imbalanced_fraud", "a4_leaky_pipeline"
+A1, A2, A3, A4, A5, A6, A7, A8 = (
+    "a1_shapes_and_compile", "a2_mnist_classifier", "a3_imbalanced_fraud", "a4_leaky_pipeline",
+    "a5_thresholds", "a6_multiclass_cnn", "a7_custom_metric_callback", "a8_multilabel",
 )
-# Which students hand in which assignment; autograding costs a kernel per pair.
-# A3's grade cells work like A2's (check_metrics on grader-only rows), so the noisy copy skips it.
-PLAN = {
-    "reference": (A1, A2, A3, A4),
-    "noisy": (A1, A2, A4),
-    "blank": (A1, A2),
-    "half": (A1,),
-}
+ALL = (A1, A2, A3, A4, A5, A6, A7, A8)
+# Which students hand in which assignment; autograding costs a kernel per pair. `half` answers
+# some tasks right, takes a shortcut on another (an extreme threshold, a split that ignores
+# repeated records, a metric without state ...) and leaves the rest untouched.
+PLAN = {"reference": ALL, "noisy": ALL, "blank": ALL, "half": ALL}
 NOISE = """\
 import logging, sys, warnings
 warnings.simplefilter("always")
@@ -135,7 +134,7 @@ def test_a2_reference_reaches_accuracy_on_holdout() -> None:
 
 
 @pytest.mark.slow
-def test_a3_reference_meets_targets_and_reports_figures() -> None:
+def test_a3_reference_meets_both_targets_with_a_threshold_tuned_on_validation() -> None:
     import autograder
     from autograder import data
     from solutions import a3_imbalanced_fraud as a3
@@ -143,57 +142,82 @@ def test_a3_reference_meets_targets_and_reports_figures() -> None:
     _seed_like_the_header_cell()
     fraud = data.load_fraud()
     assert float((fraud.y_test == 0).mean()) == pytest.approx(a3.BASELINE_ACCURACY, abs=1e-9)
-    model = a3.train(a3.build_model(), fraud.x_train, fraud.y_train, epochs=a3.EPOCHS)
+    x_fit, x_val, y_fit, y_val = a3.split_for_validation(fraud.x_train, fraud.y_train)
+    assert not autograder.check_split(x_val, fraud.x_test).metrics["shared_rows"]
+    model = a3.train(a3.build_model(), x_fit, y_fit, epochs=a3.EPOCHS)
+    threshold = a3.choose_threshold(model, x_val, y_val)
     holdout = data.load_holdout("fraud")
     verdict = autograder.check_metrics(
         model, holdout.x, holdout.y, min_recall=a3.MIN_RECALL,
-        min_precision=a3.MIN_PRECISION, threshold=a3.THRESHOLD,
+        min_precision=a3.MIN_PRECISION, threshold=threshold,
     )
     assert verdict.passed, str(verdict)
-    precision, recall = a3.report(model, fraud.x_test, fraud.y_test, a3.THRESHOLD)
+    # The shortcut the task closes: a threshold near 0 finds every fraud and fails precision.
+    flag_all = autograder.check_metrics(
+        model, holdout.x, holdout.y, min_recall=a3.MIN_RECALL,
+        min_precision=a3.MIN_PRECISION, threshold=1e-6,
+    )
+    assert flag_all.metrics["recall"] == 1.0 and not flag_all.passed
+    precision, recall = a3.report(model, fraud.x_test, fraud.y_test, threshold)
     figures = autograder.check_metrics(
-        model, fraud.x_test, fraud.y_test, threshold=a3.THRESHOLD
+        model, fraud.x_test, fraud.y_test, threshold=threshold
     ).metrics
     assert precision == pytest.approx(figures["precision"], abs=1e-6)
     assert recall == pytest.approx(figures["recall"], abs=1e-6)
 
 
-def test_a4_split_is_clean_and_the_leaky_one_is_caught() -> None:
-    import autograder
-    from autograder import data
+def _leaky_namespace(x: np.ndarray, y: np.ndarray) -> dict:
+    import keras
+    from sklearn.model_selection import train_test_split
+    from sklearn.preprocessing import StandardScaler
+
     from solutions import a4_leaky_pipeline as a4
 
-    cancer = data.load_breast_cancer()
-    x = np.concatenate([cancer.x_train, cancer.x_test])
-    y = np.concatenate([cancer.y_train, cancer.y_test])
+    namespace = {"np": np, "keras": keras, "x": x, "y": y, "EPOCHS_CAP": 1000,
+                 "train_test_split": train_test_split, "StandardScaler": StandardScaler}
+    exec(a4.LEAKY_PIPELINE, namespace)  # noqa: S102 - the course's own given code
+    return namespace
+
+
+def test_a4_records_repeat_tumours_and_a_plain_split_leaks_them() -> None:
+    from sklearn.model_selection import train_test_split
+    from sklearn.preprocessing import StandardScaler
+
+    import autograder
+    from autograder.checks.leak_scores import tumour_records
+    from solutions import a4_leaky_pipeline as a4
+
+    x, y = tumour_records()
+    assert len(np.unique(x, axis=0)) < len(x), "the records must hold real repeats"
     x_train, x_test, _, _, scaler = a4.split_and_scale(x, y)
     assert autograder.check_split(x_train, x_test, scaler=scaler).passed
-    # The pipeline the learner is told to fix must fail both checks.
-    from sklearn.model_selection import train_test_split  # noqa: F401 (used by the exec)
-    from sklearn.preprocessing import StandardScaler  # noqa: F401
-
-    namespace = {"np": np, "x": x, "y": y, "build_model": a4.build_model,
-                 "train_test_split": train_test_split, "StandardScaler": StandardScaler}
-    leaky_split = a4.LEAKY_PIPELINE.split("model = build_model()")[0]
-    exec(leaky_split, namespace)
-    assert not autograder.check_split(namespace["x_train"], namespace["x_test"]).passed
+    # Any split that ignores the repeats shares rows, whatever its seed.
+    for seed in range(3):
+        plain_train, plain_test = train_test_split(x, test_size=0.25, random_state=seed)
+        assert not autograder.check_split(plain_train, plain_test).passed
     leaky_scaler = autograder.check_split(
         x_train, x_test, scaler=StandardScaler().fit(np.concatenate([x_train, x_test]))
     )
     assert not leaky_scaler.passed
+    # The task text does not give the fix away.
+    text = a4.ASSIGNMENT.introduction + " ".join(
+        part.markdown for part in a4.ASSIGNMENT.parts if hasattr(part, "markdown"))
+    for giveaway in ("duplicate", "unique", "twice", "repeat", "drop_duplicates"):
+        assert giveaway not in text.lower(), giveaway
 
 
 @pytest.mark.slow
-def test_a4_reference_model_reaches_accuracy_on_holdout() -> None:
+def test_a4_reference_scores_and_model_pass_inside_and_outside_the_kernel(
+        tmp_path: Path) -> None:
     import autograder
     from autograder import data
+    from autograder.checks.leak_scores import check_leak_scores, tumour_records
     from solutions import a4_leaky_pipeline as a4
 
     _seed_like_the_header_cell()
-    cancer = data.load_breast_cancer()
-    x = np.concatenate([cancer.x_train, cancer.x_test])
-    y = np.concatenate([cancer.y_train, cancer.y_test])
-    x_train, _, y_train, _, scaler = a4.split_and_scale(x, y)
+    x, y = tumour_records()
+    leaky = _leaky_namespace(x, y)
+    x_train, x_test, y_train, y_test, scaler = a4.split_and_scale(x, y)
     model = a4.build_model()
     model.fit(scaler.transform(x_train), y_train, epochs=a4.EPOCHS, verbose=0)
     holdout = data.load_holdout("breast_cancer")
@@ -201,6 +225,19 @@ def test_a4_reference_model_reaches_accuracy_on_holdout() -> None:
         model, scaler.transform(holdout.x), holdout.y, min_accuracy=a4.MIN_ACCURACY
     )
     assert verdict.passed, str(verdict)
+    scores = {
+        "leaky_score": a4.accuracy(leaky["leaky_model"], leaky["leaky_scaler"],
+                                   leaky["leaky_x_test"], leaky["leaky_y_test"]),
+        "honest_score": a4.accuracy(model, scaler, x_test, y_test),
+    }
+    objects = {"leaky_model": leaky["leaky_model"], "leaky_scaler": leaky["leaky_scaler"],
+               "model": model, "scaler": scaler, "x_test": x_test}
+    assert check_leak_scores(**scores, **objects).passed
+    swapped = check_leak_scores(scores["honest_score"] - 0.05, scores["leaky_score"], **objects)
+    assert not swapped.passed and swapped.fraction < 1
+    assert export_and_verify(tmp_path, a4.ASSIGNMENT, {
+        **scores, **objects, "x_train": x_train, "y_test": y_test,
+    }) == full_marks(a4.ASSIGNMENT)
 
 
 def test_grade_cells_leave_no_value_for_nbgrader_to_misread() -> None:
@@ -303,13 +340,70 @@ def _plant(layout: CourseLayout, student: str, assignment: str, answers: dict[st
     (target.parent / "timestamp.txt").write_text("2026-01-01 12:00:00.000000 UTC")
 
 
-def _half_answers(solutions: dict[str, str]) -> dict[str, str]:
-    # Two answers right, one wrong, the rest untouched.
-    return {
-        "conv_output_shape-answer": solutions["conv_output_shape-answer"],
-        "output_shape-answer": "output_shape = '(none, 5)'",
-        "loss_name-answer": "loss_name = 'categorical_crossentropy'",
-    }
+# A metric without running counts: each batch overwrites the last one's counts.
+_LAST_BATCH_ONLY = ("self.true_negatives.assign_add(", "self.true_negatives.assign(")
+_TOP1_AS_TOP3 = ("top3_accuracy = top3(model, x_test, y_test)",
+                 "top3_accuracy = float(np.mean(model.predict(x_test, verbose=0).argmax(axis=1) "
+                 "== y_test))")
+_PLAIN_SPLIT = """\
+def split_and_scale(x, y):
+    x_train, x_test, y_train, y_test = train_test_split(
+        x, y, test_size=0.25, random_state=0, stratify=y
+    )
+    return x_train, x_test, y_train, y_test, StandardScaler().fit(x_train)
+
+
+x_train, x_test, y_train, y_test, scaler = split_and_scale(x, y)"""
+
+
+def _half_answers(assignment: str, solutions: dict[str, str]) -> dict[str, str]:
+    """Some answers right, one task done with a shortcut, the rest untouched."""
+    if assignment == A1:
+        return {
+            "conv_output_shape-answer": solutions["conv_output_shape-answer"],
+            "output_shape-answer": "output_shape = '(none, 5)'",
+            "loss_name-answer": "loss_name = 'categorical_crossentropy'",
+        }
+    if assignment == A2:
+        return {"build-model": solutions["build-model"]}
+    if assignment == A3:
+        # A threshold near 0 flags every transaction: every fraud found, precision lost.
+        train = solutions["train-model"].replace(
+            "threshold = choose_threshold(model, x_val, y_val)", "threshold = 0.001")
+        return {"baseline_accuracy-answer": solutions["baseline_accuracy-answer"],
+                "train-model": train}
+    if assignment == A4:
+        return {"split-and-scale": _PLAIN_SPLIT, "train-model": solutions["train-model"]}
+    if assignment == A5:
+        return {"train-screen": solutions["train-screen"],
+                "choose-threshold": "threshold = 0.001"}
+    if assignment == A6:
+        return {"train-cnn": solutions["train-cnn"],
+                "read-mistakes": solutions["read-mistakes"].replace(*_TOP1_AS_TOP3)}
+    if assignment == A7:
+        specificity = solutions["specificity"].replace(*_LAST_BATCH_ONLY).replace(
+            "self.false_positives.assign_add(", "self.false_positives.assign(")
+        return {"specificity": specificity, "every-n-epochs": solutions["every-n-epochs"]}
+    return {"train-tagger": solutions["train-tagger"],
+            "choose-thresholds": "thresholds = [0.001] * 5",
+            "precision-at-k": solutions["precision-at-k"],
+            "accuracy_misleads-answer": "accuracy_misleads = 'A'"}
+
+
+# What `half` earns per grade cell: the shortcut tasks earn nothing.
+HALF_SCORES = {
+    A2: {"build-model-test": 2, "test-accuracy": 0, "unseen-accuracy": 0},
+    A3: {"baseline_accuracy-test": 1, "model-shape": 1, "unseen-recall-and-precision": 0,
+         "report-precision": 0, "report-recall": 0},
+    A4: {"no-shared-rows": 0, "scaler-from-train": 0, "leaky-and-honest-scores": 2,
+         "unseen-accuracy": 2},
+    A5: {"model-shape": 1, "screen-goal": 0, "threshold-from-validation": 0,
+         "screen-figures-test": 0},
+    A6: {"cnn-shape": 1, "unseen-class-recall": 3, "mistake-figures": 0},
+    A7: {"metric-matches-sklearn": 0, "callback-records": 2, "why_state-test": 0},
+    A8: {"tagger-shape": 1, "unseen-macro-f1": 0, "thresholds-from-validation": 0,
+         "precision-at-k-test": 1, "accuracy_misleads-test": 0},
+}
 
 
 @pytest.fixture(scope="module")
@@ -317,14 +411,14 @@ def course(tmp_path_factory: pytest.TempPathFactory) -> CourseLayout:
     """A course built, released, planted, autograded and with feedback generated."""
     root = tmp_path_factory.mktemp("course")
     result = subprocess.run(
-        [str(BIN / "autograder"), "build-course", str(root)],
+        [str(BIN / "autograder"), "build-course", str(root), "--skip-timing"],
         capture_output=True, text=True, env=_env(), timeout=300,
     )
     assert result.returncode == 0, result.stderr
     assert result.stderr == "", result.stderr
     layout = CourseLayout(
         root, root / "nbgrader_config.py", root / "gradebook.db",
-        {name: root / "source" / name / f"{name}.ipynb" for name in (A1, A2, A3, A4)},
+        {name: root / "source" / name / f"{name}.ipynb" for name in ALL},
     )
     # One nbgrader process per step: nbgrader expands the `*` over source/ and submitted/.
     _nbgrader(root, "generate_assignment", "*")
@@ -333,7 +427,7 @@ def course(tmp_path_factory: pytest.TempPathFactory) -> CourseLayout:
         solutions = _solutions(source)
         noisy = {key: NOISE + code for key, code in solutions.items()}
         plans = {"reference": solutions, "noisy": noisy, "blank": {},
-                 "half": _half_answers(solutions) if assignment == A1 else {}}
+                 "half": _half_answers(assignment, solutions)}
         for student, assignments in PLAN.items():
             if assignment in assignments:
                 _plant(layout, student, assignment, plans[student])
@@ -368,7 +462,7 @@ pytestmark = pytest.mark.xdist_group("nbgrader-course")
 @pytest.mark.nbgrader
 def test_build_course_writes_the_documented_layout(course: CourseLayout) -> None:
     marker = json.loads((course.root / MARKER).read_text())
-    assert marker["assignments"] == [A1, A2, A3, A4]
+    assert marker["assignments"] == list(ALL)
     config = course.config.read_text()
     assert f"sqlite:///{course.root}/gradebook.db?timeout=60" in config
     assert "c.Execute.timeout" in config and "ClearHiddenTests" in config
@@ -445,12 +539,43 @@ def test_half_done_gets_partial_credit(course: CourseLayout) -> None:
 
 
 @pytest.mark.nbgrader
+@pytest.mark.parametrize("assignment", sorted(HALF_SCORES))
+def test_half_done_earns_its_part_and_shortcuts_earn_nothing(
+        course: CourseLayout, assignment: str) -> None:
+    assert _scores(course, assignment, "half") == HALF_SCORES[assignment]
+    assert 0 < sum(HALF_SCORES[assignment].values()) < sum(
+        _max_points(course, assignment).values())
+
+
+@pytest.mark.nbgrader
+@pytest.mark.parametrize("assignment", ALL)
+def test_untouched_feedback_says_not_attempted_in_the_course_voice(
+        course: CourseLayout, assignment: str) -> None:
+    html = course.feedback("blank", assignment).read_text()
+    assert "not attempted" in html
+    for plumbing in ("autograder.export", "NameError", "is not defined\n", "Traceback",
+                     "except Exception", "require(globals()"):
+        assert plumbing not in html, plumbing
+
+
+@pytest.mark.nbgrader
+def test_feedback_of_a_shortcut_says_what_was_wrong(course: CourseLayout) -> None:
+    html = course.feedback("half", A4).read_text()
+    assert "check_split: failed" in html
+    html = course.feedback("half", A5).read_text()
+    assert "flags almost everything" in html
+    html = course.feedback("half", A7).read_text()
+    assert "running counts" in html
+
+
+@pytest.mark.nbgrader
 def test_feedback_hides_hidden_tests_and_grader_data(course: CourseLayout) -> None:
     for student, assignments in PLAN.items():
         for assignment in assignments:
             html = course.feedback(student, assignment).read_text()
             assert "HIDDEN TESTS" not in html
             assert "load_holdout" not in html and "holdout.x" not in html
+            assert "autograder.export" not in html
             assert "check_answer(" not in html and "autograder.schema" not in html
     # A failing hidden test still tells the learner why, in the check's own words.
     html = course.feedback("half", A1).read_text()
@@ -484,3 +609,45 @@ def test_test_cells_are_locked_and_hidden_parts_only_in_source() -> None:
         for part in assignment.parts:
             if isinstance(part, GradeCell) and "load_holdout" in part.visible:
                 pytest.fail(f"{assignment.name}/{part.id} shows grader-only data")
+
+
+LESSONS = (
+    "01-keras-sequential-api", "02-compile-fit-evaluate", "03-binary-classification-thresholds",
+    "04-multiclass-classification", "05-metric-pitfalls", "06-leakage-overfitting",
+    "07-custom-metrics-callbacks", "08-multilabel-classification",
+)
+
+
+def test_every_lesson_is_assessed_by_a_graded_task_and_the_course_map_says_which() -> None:
+    from solutions import assignments
+
+    graded: dict[str, list[str]] = {lesson: [] for lesson in LESSONS}
+    for assignment in assignments():
+        assert assignment.lessons, f"{assignment.name} names no lesson it assesses"
+        for lesson in assignment.lessons:
+            assert lesson in graded, f"{assignment.name}: unknown lesson {lesson!r}"
+            graded[lesson].append(assignment.name)
+    assert [lesson for lesson, names in graded.items() if not names] == []
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    course_map = readme[readme.index("## Course map"):]
+    course_map = course_map[:course_map.index("\n## ", 1)]
+    for lesson, names in graded.items():
+        row = next((line for line in course_map.splitlines() if f"`{lesson}`" in line), None)
+        assert row is not None, f"the course map has no row for {lesson}"
+        for name in names:
+            assert f"`{name}`" in row, (lesson, name)
+
+
+def test_graded_choice_questions_do_not_put_every_right_answer_in_one_place() -> None:
+    from autograder.render.nbgrader_source import QuizAnswer
+    from autograder.schema import SingleChoice
+    from solutions import assignments
+
+    positions = [
+        next(i for i, choice in enumerate(part.question.choices) if choice.correct)
+        for assignment in assignments() for part in assignment.parts
+        if isinstance(part, QuizAnswer) and isinstance(part.question, SingleChoice)
+    ]
+    assert len(positions) >= 3
+    assert len(set(positions)) >= 3, positions
+    assert positions.count(0) < len(positions) / 2, positions

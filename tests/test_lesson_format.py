@@ -126,3 +126,13 @@ def test_ends_with_its_quiz(path: Path, repo: Path) -> None:
     assert (repo / "quizzes" / f"{path.stem}.yaml").is_file(), (
         f"{path.name}: quizzes/{path.stem}.yaml is missing"
     )
+
+
+@pytest.mark.parametrize("path", LESSONS, ids=_ids(LESSONS))
+def test_quiz_has_at_least_ten_questions(path: Path, repo: Path) -> None:
+    from autograder.loader import load_quiz_file
+
+    quiz = load_quiz_file(repo / "quizzes" / f"{path.stem}.yaml")
+    assert len(quiz.questions) >= 10, (
+        f"quizzes/{path.stem}.yaml has {len(quiz.questions)} questions; a lesson needs at least 10"
+    )

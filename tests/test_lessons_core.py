@@ -36,6 +36,7 @@ def test_lesson_01_sequential_api(repo: Path, tmp_path: Path) -> None:
         "list(probabilities.shape)",
         "built_before_fit", "built_after_fit", "lazy_params",
         "unbuilt_error", "input_shape_warnings", "old_style.built",
+        "[tuple(t.shape) for t in two_inputs.inputs]", "tuple(two_input_probabilities.shape)",
     ])
     v: dict[str, Any] = run.values
     assert v["keras_via_tensorflow.__version__ == keras.__version__"] is True
@@ -72,6 +73,10 @@ def test_lesson_01_sequential_api(repo: Path, tmp_path: Path) -> None:
     warnings = v["input_shape_warnings"]
     assert any("input_shape" in w and w.startswith("UserWarning") for w in warnings), warnings
 
+    # The functional model reads two inputs, which a Sequential model cannot.
+    assert v["[tuple(t.shape) for t in two_inputs.inputs]"] == [[None, 28, 28, 1], [None, 1]]
+    assert v["tuple(two_input_probabilities.shape)"] == [3, 10]
+
 
 def test_lesson_02_compile_fit_evaluate(repo: Path, tmp_path: Path) -> None:
     run = _run(repo, tmp_path, "02-compile-fit-evaluate", 5, [
@@ -83,6 +88,9 @@ def test_lesson_02_compile_fit_evaluate(repo: Path, tmp_path: Path) -> None:
         "float(probabilities.sum(axis=-1).min())", "float(probabilities.sum(axis=-1).max())",
         "regression_scores", "float(sklearn_mse)", "float(sklearn_mae)",
         "rounded_accuracy",
+        "steps_per_epoch", "len(x_train)",
+        "same_with_numpy_seed", "same_with_keras_seed", "same_training_on_cpu",
+        "[n for n in dir(__import__('tensorflow').config.experimental) if 'determinism' in n]",
     ])
     v: dict[str, Any] = run.values
     sparse, categorical, from_logits = v["[float(sparse), float(categorical), float(from_logits)]"]
@@ -109,6 +117,20 @@ def test_lesson_02_compile_fit_evaluate(repo: Path, tmp_path: Path) -> None:
     assert v["regression_scores"]["mae"] == pytest.approx(v["float(sklearn_mae)"], rel=1e-4)
     assert v["rounded_accuracy"] < v["test_accuracy"]
 
+    # One epoch holds ceil(rows / batch_size) steps.
+    rows = v["len(x_train)"]
+    assert v["steps_per_epoch"] == {str(b): -(-rows // b) for b in (32, 64, 256)}
+    # A NumPy seed does not repeat Keras's initial weights; keras.utils.set_random_seed does,
+    # and on this CPU two seeded training runs match bit for bit.
+    assert v["same_with_numpy_seed"] is False
+    assert v["same_with_keras_seed"] is True
+    assert v["same_training_on_cpu"] is True
+    # TensorFlow offers a call to switch op determinism on, and none to switch it off.
+    names = v[
+        "[n for n in dir(__import__('tensorflow').config.experimental) if 'determinism' in n]"
+    ]
+    assert names == ["enable_op_determinism"]
+
 
 def test_lesson_03_binary_thresholds(repo: Path, tmp_path: Path) -> None:
     run = _run(repo, tmp_path, "03-binary-classification-thresholds", 20, [
@@ -122,6 +144,10 @@ def test_lesson_03_binary_thresholds(repo: Path, tmp_path: Path) -> None:
         "sweep", "thresholds.tolist()",
         "float(roc_auc)", "float(average_precision)",
         "screen_threshold", "spam_threshold", "policy_scores",
+        "top_left_is_tn", "scaled_ranges", "weak_sweep", "weak_best",
+        "float(roc_auc_score(y_val, weak_p_val))", "float(y_val.mean())",
+        "[round(float(standard.transform(x_fit).mean()), 6),"
+        " round(float(standard.transform(x_fit).std()), 6)]",
     ])
     v: dict[str, Any] = run.values
     # The trap the lesson is built on: label 1 is benign.
@@ -153,6 +179,34 @@ def test_lesson_03_binary_thresholds(repo: Path, tmp_path: Path) -> None:
     assert v["screen_threshold"] <= v["spam_threshold"]
     if v["screen_threshold"] == v["spam_threshold"]:
         assert "separates the two classes perfectly" in run.text_output()
+    # scikit-learn's layout: the top-left cell counts the true negatives.
+    assert v["top_left_is_tn"] is True
+    # Min-max maps the fit rows onto [0, 1]; new rows can fall outside; standardised fit rows
+    # have mean 0 and spread 1.
+    ranges = v["scaled_ranges"]
+    assert ranges["min-max, fit rows"] == pytest.approx([0.0, 1.0], abs=1e-6)  # float32
+    low, high = ranges["min-max, test rows"]
+    assert low < 0.0 or high > 1.0
+    assert v[
+        "[round(float(standard.transform(x_fit).mean()), 6),"
+        " round(float(standard.transform(x_fit).std()), 6)]"
+    ] == pytest.approx([0.0, 1.0], abs=1e-5)
+    # The weak model shows the trade-off: recall never rises with the threshold and falls a lot,
+    # starting near 1 with precision near the positive share; F1 peaks in between; the strong
+    # model's recall moves less.
+    weak = v["weak_sweep"]
+    assert 0.5 < v["float(roc_auc_score(y_val, weak_p_val))"] < 0.95
+    assert all(a >= b for a, b in zip(weak["recall"], weak["recall"][1:], strict=False))
+    assert weak["recall"][0] >= 0.9
+    assert weak["precision"][0] == pytest.approx(v["float(y_val.mean())"], abs=0.1)
+    assert weak["recall"][0] - weak["recall"][-1] > 0.5
+    assert max(weak["precision"][:-3]) > weak["precision"][0]
+    strong_span = max(v["sweep"]["recall"]) - min(v["sweep"]["recall"])
+    assert strong_span < weak["recall"][0] - weak["recall"][-1]
+    best = v["thresholds.tolist()"].index(v["weak_best"])
+    assert 0 < best < len(weak["F1"]) - 1
+    assert weak["F1"][best] == max(weak["F1"])
+
     policies = v["policy_scores"]
     assert policies["medical screen"]["recall"] >= policies["spam filter"]["recall"]
     assert policies["spam filter"]["precision"] >= policies["medical screen"]["precision"]
@@ -168,6 +222,9 @@ def test_lesson_04_multiclass(repo: Path, tmp_path: Path) -> None:
         "int(np.trace(matrix))",
         "top_k_accuracy",
         "[float(x) for x in recall_per_class['cnn']]",
+        "baseline_accuracy", "float(np.bincount(y_test).max() / len(y_test))",
+        "row_share.tolist()", "[int(confused_true), int(confused_guess)]",
+        "[int(r) for r in pair_rows]", "cnn_pred.tolist()", "y_test.tolist()",
     ])
     v: dict[str, Any] = run.values
     assert v["[float(x) for x in by_hand[0]]"] == pytest.approx(
@@ -196,6 +253,25 @@ def test_lesson_04_multiclass(repo: Path, tmp_path: Path) -> None:
     assert top_k[0] == pytest.approx(accuracy["cnn"], abs=1e-6)
     assert all(a <= b for a, b in zip(top_k, top_k[1:], strict=False))
     assert top_k[2] > top_k[0]
+
+    # Baselines: the majority class scores the largest class share; random guessing near 0.1.
+    baselines = v["baseline_accuracy"]
+    assert baselines["most_frequent"] == pytest.approx(
+        v["float(np.bincount(y_test).max() / len(y_test))"], abs=1e-9
+    )
+    assert abs(baselines["stratified"] - 0.1) < 0.05
+    assert accuracy["mlp"] > baselines["most_frequent"] + 0.5
+    # Error analysis: row-normalised, diagonal removed; the pair shown is the largest share and
+    # its images really are true `confused_true` predicted as `confused_guess`.
+    share = v["row_share.tolist()"]
+    assert all(share[i][i] == 0.0 for i in range(10))
+    confused_true, confused_guess = v["[int(confused_true), int(confused_guess)]"]
+    assert share[confused_true][confused_guess] == max(max(row) for row in share) > 0
+    predicted, truth = v["cnn_pred.tolist()"], v["y_test.tolist()"]
+    rows = v["[int(r) for r in pair_rows]"]
+    assert rows and all(
+        truth[r] == confused_true and predicted[r] == confused_guess for r in rows
+    )
 
     recall = v["[float(x) for x in recall_per_class['cnn']]"]
     assert len(recall) == 10

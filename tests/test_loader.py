@@ -18,8 +18,9 @@ LESSON_STEMS = (
     "03-binary-classification-thresholds",
     "04-multiclass-classification",
     "05-metric-pitfalls",
-    "06-custom-metrics-callbacks",
-    "07-multilabel-classification",
+    "06-leakage-overfitting",
+    "07-custom-metrics-callbacks",
+    "08-multilabel-classification",
 )
 
 # A small valid quiz; each error test changes one thing in it. Line numbers below refer to it.

@@ -1,14 +1,19 @@
 """The question bank keeps itself honest: every reference answer passes, every wrong choice,
-known mistake and mutant fails with its own feedback, and every code snippet in a question is
-executed with the installed Keras so the stored answers are what Keras really prints."""
+known mistake and mutant fails with its own feedback, every code snippet in a question is
+executed with the installed Keras so the stored answers are what Keras really prints, and no
+right answer gives itself away by its position, in the quiz files, in the graded assignments or
+in what learners are shown."""
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import math
+import re
 import subprocess
 import sys
 import textwrap
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +22,8 @@ import pytest
 from autograder.checks.answers import check_answer, format_shape, parse_shape
 from autograder.loader import load_quiz_file
 from autograder.quiz import quizzes_dir
+from autograder.render.shuffle import learner_view, referenced_choices
+from autograder.render.text import render_question
 from autograder.result import Outcome
 from autograder.schema import (
     FixModel,
@@ -326,3 +333,172 @@ def test_predicted_output_ignores_spacing_case_and_quotes() -> None:
     assert check_answer(question, question.answer.upper()).passed
     assert check_answer(question, "  ".join(question.answer.split())).passed
     assert check_answer(question, f"'{question.answer}'").passed
+
+
+# ---------------------------------------------------------------- where the right answers sit
+
+# No single position may hold the right answer of more than about 40 % of the single-choice
+# questions of a collection (at least one, so two questions must differ).
+MAX_SHARE = 0.4
+SEEDS = [f"learner-{n}" for n in range(400)]
+
+
+def _right_positions(questions: list[Question]) -> list[int]:
+    return [
+        next(i for i, c in enumerate(q.choices) if c.correct)
+        for q in questions
+        if isinstance(q, SingleChoice)
+    ]
+
+
+def _leading_block(question: MultipleSelect) -> bool:
+    """True when the right options are exactly the first ones listed."""
+    right = [c.correct for c in question.choices]
+    return right == sorted(right, reverse=True)
+
+
+def _position_problems(where: str, questions: list[Question]) -> list[str]:
+    """What gives the right answers away by where they are written, as messages."""
+    problems = []
+    positions = _right_positions(questions)
+    if positions:
+        allowed = max(1, math.ceil(MAX_SHARE * len(positions)))
+        position, count = Counter(positions).most_common(1)[0]
+        if count > allowed:
+            problems.append(
+                f"{where}: {count} of {len(positions)} single-choice questions have their right "
+                f"answer in position {'ABCDEFGH'[position]} (at most {allowed} may)"
+            )
+    multiple = [q for q in questions if isinstance(q, MultipleSelect)]
+    if multiple:
+        leading = [q.id for q in multiple if _leading_block(q)]
+        allowed = max(1, math.ceil(MAX_SHARE * len(multiple)))
+        if len(leading) > allowed:
+            problems.append(
+                f"{where}: {len(leading)} of {len(multiple)} multiple-select questions list their "
+                f"right options first (at most {allowed} may): {', '.join(leading)}"
+            )
+    return problems
+
+
+def test_right_answers_do_not_cluster_in_one_position_of_the_quiz_files() -> None:
+    problems = _position_problems("the question bank", [q for _, q in QUESTIONS])
+    for quiz in QUIZZES:
+        # Within one file too: a learner who notices a pattern in one quiz uses it.
+        positions = _right_positions(list(quiz.questions))
+        if len(positions) >= 3 and len(set(positions)) == 1:
+            problems.append(f"{quiz.path}: every single-choice right answer is in one position")
+    assert not problems, "\n".join(problems)
+
+
+def test_graded_assignment_choices_do_not_cluster_in_one_position() -> None:
+    import solutions
+    from autograder.render.nbgrader_source import QuizAnswer
+
+    assignments = solutions.assignments()
+    questions = [
+        part.question
+        for assignment in assignments
+        for part in assignment.parts
+        if isinstance(part, QuizAnswer)
+        and isinstance(part.question, SingleChoice | MultipleSelect)
+    ]
+    assert questions, "the graded assignments ask no choice question"
+    # Graded notebooks show every learner the order of the definition, so only it counts.
+    problems = _position_problems("the graded assignments", questions)
+    assert not problems, "\n".join(problems)
+
+
+def _choice_quizzes() -> list[Any]:
+    return [
+        pytest.param(quiz, id=quiz.stem)
+        for quiz in QUIZZES
+        if any(isinstance(q, SingleChoice | MultipleSelect) for q in quiz.questions)
+    ]
+
+
+def _shown_letters(markdown: str, texts: list[str]) -> list[str]:
+    """The letter each text is listed under in a rendered question."""
+    listed = dict(
+        (line[5:], line[2]) for line in markdown.splitlines() if re.match(r"- [A-H]\. ", line)
+    )
+    return [listed[text] for text in texts]
+
+
+@pytest.mark.parametrize("quiz", _choice_quizzes())
+def test_every_position_shows_the_right_answer_about_equally_often(quiz: Any) -> None:
+    """Across many learners, what the text renderer lists puts right answers anywhere."""
+    questions = [q for q in quiz.questions if isinstance(q, SingleChoice | MultipleSelect)]
+    counts = {q.id: Counter() for q in questions}
+    leading = Counter()
+    for seed in SEEDS:
+        shown, _ = learner_view(quiz, seed)
+        for question in questions:
+            view = shown.question(question.id)
+            right = [c.text for c in view.choices if c.correct]
+            letters = _shown_letters(render_question(view), right)
+            counts[question.id].update(letters)
+            if isinstance(view, MultipleSelect) and _leading_block(view):
+                leading[question.id] += 1
+    for question in questions:
+        n, k = len(question.choices), sum(c.correct for c in question.choices)
+        expected = len(SEEDS) * k / n  # times each position should hold a right answer
+        # Five standard deviations: a fair shuffle never fails, a biased one always does.
+        spread = 5 * math.sqrt(len(SEEDS) * (k / n) * (1 - k / n)) + 1
+        for letter in "ABCDEFGH"[:n]:
+            seen = counts[question.id][letter]
+            assert abs(seen - expected) <= spread, (
+                f"{quiz.stem}:{question.id}: position {letter} holds a right answer for "
+                f"{seen} of {len(SEEDS)} learners; about {expected:.0f} expected"
+            )
+        if isinstance(question, MultipleSelect):
+            chance = len(SEEDS) / math.comb(n, k)
+            assert leading[question.id] <= 2 * chance + 5, (question.id, leading[question.id])
+
+
+@pytest.mark.parametrize("quiz", _choice_quizzes())
+def test_a_learner_sees_one_order_every_time_and_learners_differ(quiz: Any) -> None:
+    first, _ = learner_view(quiz, "learner-a")
+    again, _ = learner_view(quiz, "learner-a")
+    other, _ = learner_view(quiz, "learner-b")
+    assert first == again
+    assert first != other
+    # Reordering the file does not move anything for a learner: the order follows the texts.
+    flipped = dataclasses.replace(
+        quiz,
+        questions=tuple(
+            dataclasses.replace(q, choices=q.choices[::-1]) if hasattr(q, "choices") else q
+            for q in quiz.questions
+        ),
+    )
+    assert _shown_texts(learner_view(flipped, "learner-a")[0]) == _shown_texts(first)
+
+
+def _shown_texts(quiz: Any) -> list[list[str]]:
+    return [[c.text for c in q.choices] for q in quiz.questions if hasattr(q, "choices")]
+
+
+def _choice_texts_of(question: SingleChoice | MultipleSelect) -> list[tuple[str, str]]:
+    texts = [("prompt", question.prompt), ("solution", question.solution)]
+    texts += [(f"hint {n}", hint) for n, hint in enumerate(question.hints, start=1)]
+    texts += [(f"choice {c.text!r}", f"{c.text} {c.feedback}") for c in question.choices]
+    return texts
+
+
+@pytest.mark.parametrize("question", _params((SingleChoice, MultipleSelect)))
+def test_references_to_choices_name_real_choices(question: Question) -> None:
+    """A text that names a choice by letter or position must name one that exists; a
+    single-choice solution that names choices must name the right one among them (learners
+    read it under their own letter)."""
+    count = len(question.choices)
+    for where, text in _choice_texts_of(question):
+        for index in referenced_choices(text, count):
+            assert index < count, f"{question.id}: the {where} names a choice it does not have"
+    named = referenced_choices(question.solution, count)
+    if named and isinstance(question, SingleChoice):
+        right = next(i for i, c in enumerate(question.choices) if c.correct)
+        assert right in named, (
+            f"{question.id}: the solution names choice(s) "
+            f"{', '.join('ABCDEFGH'[i] for i in named)} of the quiz file, but the right one is "
+            f"{'ABCDEFGH'[right]}; name choices by their text rather than their position"
+        )

@@ -1,5 +1,6 @@
 """The quiz API and its widgets, headless: set a control's value, click its button, read the
-feedback; progress is saved beside the notebook and restored; hints climb a ladder."""
+feedback; progress is saved beside the notebook and restored; hints climb a ladder; each learner
+sees the choices in an order of their own and answers with the letters shown to them."""
 
 from __future__ import annotations
 
@@ -11,9 +12,18 @@ from pathlib import Path
 import pytest
 
 from autograder.quiz import QuizSession, load_quiz, progress_file
-from autograder.render.widgets import QuizWidget
+from autograder.render.shuffle import ChoiceOrder
+from autograder.render.widgets import QuestionWidget, QuizWidget
 from autograder.result import Outcome
-from autograder.schema import FixModel, MultipleSelect, Numeric, OutputShape, SingleChoice
+from autograder.schema import (
+    Choice,
+    FixModel,
+    MultipleSelect,
+    Numeric,
+    OutputShape,
+    Quiz,
+    SingleChoice,
+)
 
 STEM = "01-keras-sequential-api"
 
@@ -27,6 +37,11 @@ def _plain(markdown: str) -> str:
     return " ".join(markdown.replace("`", "").split())
 
 
+def _same_words(markdown: str, shown: str) -> bool:
+    """Whether Markdown text appears in a widget's text, however the HTML spaced it."""
+    return "".join(_plain(markdown).split()) in "".join(shown.split())
+
+
 @pytest.fixture
 def session(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> QuizSession:
     """A quiz whose progress file lives in a fresh folder, as if the notebook were there."""
@@ -38,34 +53,48 @@ def _first(session: QuizSession, kind: type) -> str:
     return next(q.id for q in session.quiz.questions if isinstance(q, kind))
 
 
+def _option(view: QuestionWidget, right: bool) -> object:
+    """The radio button value of the first right (or wrong) choice shown."""
+    values = [value for _, value in view.answer.options]
+    return next(v for v, c in zip(values, view.question.choices, strict=True) if c.correct is right)
+
+
+def _shown_letter(session: QuizSession, qid: str, right: bool = True) -> str:
+    choices = session.shown.question(qid).choices
+    return "ABCDEFGH"[next(i for i, c in enumerate(choices) if c.correct is right)]
+
+
 def test_single_choice_wrong_then_right_shows_each_feedback(session: QuizSession) -> None:
     widget = QuizWidget(session, session.quiz.ids)
     qid = _first(session, SingleChoice)
-    question = session.quiz.question(qid)
+    question = session.shown.question(qid)
     view = widget.questions[qid]
-    wrong = next(i for i, c in enumerate(question.choices) if not c.correct)
-    right = next(i for i, c in enumerate(question.choices) if c.correct)
+    assert view.question == question  # the widget shows the learner's order
+    wrong = next(c for c in question.choices if not c.correct)
+    right = next(c for c in question.choices if c.correct)
 
-    view.answer.value = wrong
+    view.answer.value = _option(view, right=False)
     view.check_button.click()
     shown = _text(view.feedback.value)
     assert shown.startswith("✗ Not yet.")
-    assert _plain(question.choices[wrong].feedback) in shown
+    assert _same_words(wrong.feedback, shown)
     assert 'aria-live="polite"' in view.feedback.value
 
-    view.answer.value = right
+    view.answer.value = _option(view, right=True)
     view.check_button.click()
     shown = _text(view.feedback.value)
     assert shown.startswith("✓ Correct.")
-    assert _plain(question.choices[right].feedback) in shown
-    assert "1 of 14 questions right" in _text(widget.summary.value)
+    assert _same_words(right.feedback, shown)
+    total = len(session.quiz.questions)
+    assert f"1 of {total} questions right" in _text(widget.summary.value)
 
 
 def test_multiple_select_and_free_text_controls(session: QuizSession) -> None:
     widget = QuizWidget(session, session.quiz.ids)
-    multi = session.quiz.question(_first(session, MultipleSelect))
+    multi = session.shown.question(_first(session, MultipleSelect))
     view = widget.questions[multi.id]
     for box, choice in zip(view.boxes, multi.choices, strict=True):
+        assert box.description.endswith(_plain(choice.text))
         box.value = choice.correct
     view.check_button.click()
     assert _text(view.feedback.value).startswith("✓ Correct.")
@@ -92,7 +121,7 @@ def test_empty_answer_is_not_attempted(session: QuizSession) -> None:
     view = widget.questions[_first(session, Numeric)]
     view.check_button.click()
     assert _text(view.feedback.value).startswith("○ Not attempted.")
-    assert "0 of 14 questions right" in _text(widget.summary.value)
+    assert f"0 of {len(session.quiz.questions)} questions right" in _text(widget.summary.value)
 
 
 def test_hint_button_climbs_the_ladder_then_stops(session: QuizSession) -> None:
@@ -127,7 +156,8 @@ def test_progress_is_saved_beside_the_notebook_and_restored(session: QuizSession
     shape = session.quiz.question(_first(session, OutputShape))
     multi = session.quiz.question(_first(session, MultipleSelect))
     widget = QuizWidget(session, session.quiz.ids)
-    widget.questions[single.id].answer.value = 1
+    chosen = widget.questions[single.id].answer.options[1][1]
+    widget.questions[single.id].answer.value = chosen
     widget.questions[single.id].check_button.click()
     widget.questions[shape.id].answer.value = "(None, 7)"
     widget.questions[shape.id].check_button.click()
@@ -140,10 +170,18 @@ def test_progress_is_saved_beside_the_notebook_and_restored(session: QuizSession
     saved = json.loads(path.read_text(encoding="utf-8"))
     assert saved["questions"][shape.id]["value"] == "(None, 7)"
     assert saved["questions"][shape.id]["hints_shown"] == 1
+    # Choices are kept by their text, never by the letter this learner saw.
+    assert saved["questions"][single.id]["value"] == chosen
+    assert chosen in [c.text for c in single.choices]
+    first_shown = session.shown.question(multi.id).choices[0].text
+    assert saved["questions"][multi.id]["value"] == [first_shown]
+    assert saved["learner_seed"] == session.seed
 
     again = load_quiz(STEM)  # a new kernel: everything comes back from the file
+    assert again.seed == session.seed and again.shown == session.shown
     restored = QuizWidget(again, again.quiz.ids)
-    assert restored.questions[single.id].answer.value == 1
+    assert restored.questions[single.id].answer.value == chosen
+    assert restored.questions[single.id].answer.label == widget.questions[single.id].answer.label
     assert restored.questions[shape.id].answer.value == "(None, 7)"
     assert "Hint 1 of" in _text(restored.questions[shape.id].hints.value)
     assert [b.value for b in restored.questions[multi.id].boxes][0] is True
@@ -166,7 +204,8 @@ def test_a_corrupt_progress_file_is_ignored_with_a_message(
     quiz.check(quiz.quiz.ids[0], "A")
     assert json.loads(progress_file(STEM).read_text(encoding="utf-8"))["quiz"] == STEM
 
-    progress_file(STEM).write_text('{"questions": {"what-keras-is": "A"}}', encoding="utf-8")
+    entry = json.dumps({"questions": {quiz.quiz.ids[0]: "A"}})  # an entry must be a mapping
+    progress_file(STEM).write_text(entry, encoding="utf-8")
     load_quiz(STEM)
     assert "could not be read" in capsys.readouterr().out
 
@@ -232,3 +271,153 @@ def test_fix_model_code_box_runs_the_model_check(session: QuizSession) -> None:
     view.answer.value = question.reference
     view.check_button.click()
     assert _text(view.feedback.value).startswith("✓ Correct.")
+
+
+# ---------------------------------------------------------------- each learner's own order
+
+
+def test_check_takes_the_letter_shown_or_the_choice_text(session: QuizSession) -> None:
+    qid = _first(session, SingleChoice)
+    shown = session.shown.question(qid)
+    right = next(c for c in shown.choices if c.correct)
+    letter = _shown_letter(session, qid)
+    assert session.check(qid, letter).passed
+    assert session.check(qid, f" {letter.lower()} ").passed
+    assert session.check(qid, "  " + right.text.upper().replace(" ", "   ") + " ").passed
+    assert session.progress(qid).value == right.text  # saved by identity
+    wrong = _shown_letter(session, qid, right=False)
+    assert session.check(qid, wrong).outcome is Outcome.FAILED
+    for bad in ("Z", "not a choice at all", 2.5, {"letter": "A"}, True):
+        result = session.check(qid, bad)
+        assert result.outcome is Outcome.ERROR, bad
+        assert f"quiz.check({qid!r}" in result.message
+        assert "is not one of the choices" in result.message
+        assert f"letter from A to {'ABCDEFGH'[len(shown.choices) - 1]}" in result.message
+
+    mid = _first(session, MultipleSelect)
+    multi = session.shown.question(mid)
+    letters = [L for L, c in zip("ABCDEFGH", multi.choices, strict=False) if c.correct]
+    texts = [c.text for c in multi.choices if c.correct]
+    for answer in (letters, ", ".join(letters), "".join(letters), [t.lower() for t in texts]):
+        assert session.check(mid, answer).passed, answer
+    assert session.check(mid, [letters[0], texts[-1], *texts[1:-1]]).passed
+    assert sorted(session.progress(mid).value) == sorted(texts)
+    assert session.check(mid, letters[:-1]).outcome is Outcome.FAILED
+    assert session.check(mid, ["A", "Q"]).outcome is Outcome.ERROR
+
+
+def test_one_learner_keeps_an_order_and_learners_differ(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("AUTOGRADER_LEARNER", raising=False)
+    monkeypatch.delenv("JUPYTERHUB_USER", raising=False)
+    for name in ("one", "two", "three", "four", "five"):
+        (tmp_path / name).mkdir()
+    first = load_quiz(STEM, progress_dir=tmp_path / "one")
+    # The seed is saved the first time, before any answer, so a restart shows the same order.
+    assert json.loads(first.progress_path.read_text(encoding="utf-8"))["learner_seed"] == first.seed
+    assert load_quiz(STEM, progress_dir=tmp_path / "one").shown == first.shown
+    other = load_quiz(STEM, progress_dir=tmp_path / "two")
+    assert other.seed != first.seed and other.shown != first.shown
+    first.check(first.quiz.ids[0], "A")
+    first.reset()  # starting over forgets the answers, not the order
+    again = load_quiz(STEM, progress_dir=tmp_path / "one")
+    assert again.seed == first.seed and again.progress(first.quiz.ids[0]).result is None
+
+    monkeypatch.setenv("JUPYTERHUB_USER", "ada")
+    on_hub = load_quiz(STEM, progress_dir=tmp_path / "three")
+    assert on_hub.seed == "ada"
+    assert load_quiz(STEM, progress_dir=tmp_path / "four").shown == on_hub.shown
+    monkeypatch.setenv("AUTOGRADER_LEARNER", "grace")
+    assert load_quiz(STEM, progress_dir=tmp_path / "five").seed == "grace"
+    assert load_quiz(STEM, progress_dir=tmp_path / "three").seed == "ada"  # saved seed wins
+
+
+def test_a_saved_answer_follows_its_choice_not_its_letter(tmp_path: Path) -> None:
+    mine = load_quiz(STEM, progress_dir=tmp_path, seed="learner-1")
+    qid = next(
+        q.id
+        for q in mine.quiz.questions
+        if isinstance(q, SingleChoice)
+        and _shown_letter(mine, q.id) != _shown_letter(load_quiz(STEM, save=False, seed="x"), q.id)
+    )
+    mine.check(qid, _shown_letter(mine, qid))
+    # The same file read with another seed (the order changed) still restores the right choice.
+    moved = load_quiz(STEM, progress_dir=tmp_path, seed="x")
+    view = QuizWidget(moved, (qid,)).questions[qid]
+    right = next(c for c in moved.shown.question(qid).choices if c.correct)
+    assert view.answer.value == right.text
+    assert view.answer.label.startswith(f"{_shown_letter(moved, qid)}. ")
+
+
+def test_a_version_1_progress_file_keeps_its_answers(tmp_path: Path) -> None:
+    quiz = load_quiz(STEM, save=False).quiz
+    single = next(q for q in quiz.questions if isinstance(q, SingleChoice))
+    multi = next(q for q in quiz.questions if isinstance(q, MultipleSelect))
+    # Version 1 saved indices and letters of the order in the quiz file.
+    entries = {single.id: {"value": 1}, multi.id: {"value": [0, "C"]}}
+    progress_file(STEM, tmp_path).write_text(
+        json.dumps({"progress_version": 1, "quiz": STEM, "questions": entries}), encoding="utf-8"
+    )
+    session = load_quiz(STEM, progress_dir=tmp_path)
+    # Rewritten as version 2 at once, with the seed, so the next kernel shows the same order.
+    rewritten = json.loads(progress_file(STEM, tmp_path).read_text(encoding="utf-8"))
+    assert rewritten["progress_version"] == 2 and rewritten["learner_seed"] == session.seed
+    assert rewritten["questions"][single.id]["value"] == single.choices[1].text
+    assert load_quiz(STEM, progress_dir=tmp_path).shown == session.shown
+    assert session.progress(single.id).value == single.choices[1].text
+    assert session.progress(multi.id).value == [multi.choices[0].text, multi.choices[2].text]
+    view = QuizWidget(session, (multi.id,)).questions[multi.id]
+    ticked = {view.question.choices[i].text for i, box in enumerate(view.boxes) if box.value}
+    assert ticked == {multi.choices[0].text, multi.choices[2].text}
+
+
+def _lettered_quiz() -> Quiz:
+    choices = (
+        Choice("sigmoid", "Right: one independent probability per label.", correct=True),
+        Choice("softmax", "Softmax makes the labels compete; compare it with choice A."),
+        Choice("relu", "Not a probability."),
+        Choice("linear", "Unbounded scores, like (C)."),
+    )
+    question = SingleChoice(
+        id="lettered",
+        prompt="Which activation? Choice D is a trap.",
+        hints=("Options B and C sum or clip; think of choice A.",),
+        solution="The first option is right: choice A. The last option, (D), is unbounded. "
+        "A higher threshold would not help, and P(B) is a probability.",
+        choices=choices,
+    )
+    return Quiz("lettered", "Letters", (question,))
+
+
+@pytest.mark.parametrize("seed", ["learner-1", "learner-2", "learner-3"])
+def test_letters_in_every_text_are_the_learners_own(seed: str) -> None:
+    session = QuizSession(_lettered_quiz(), None, seed=seed)
+    order = session.choice_order("lettered")
+    assert isinstance(order, ChoiceOrder)
+    a, c, d = order.letter(0), order.letter(2), order.letter(3)
+    assert session.shown.question("lettered").choices[order.order.index(0)].text == "sigmoid"
+    assert session.shown.question("lettered").prompt == f"Which activation? Choice {d} is a trap."
+    assert session.solution("lettered") == (
+        f"Option {a} is right: choice {a}. Option {d}, ({d}), is unbounded. "
+        "A higher threshold would not help, and P(B) is a probability."
+    )
+    assert f"Options {order.letter(1)} and {c} sum or clip; think of choice {a}." in (
+        session.hint("lettered")
+    )
+    wrong = session.check("lettered", order.letter(1))
+    assert wrong.outcome is Outcome.FAILED and f"compare it with choice {a}." in wrong.message
+    assert f"like ({c})" in session.check("lettered", "linear").message
+    assert session.check("lettered", a).passed
+    session.show("lettered")
+
+
+def test_the_text_view_lists_the_learners_order(
+    session: QuizSession, capsys: pytest.CaptureFixture[str]
+) -> None:
+    qid = _first(session, SingleChoice)
+    session.show(qid)
+    printed = capsys.readouterr().out
+    right = next(c for c in session.shown.question(qid).choices if c.correct)
+    assert f"- {_shown_letter(session, qid)}. {right.text}" in printed
+    assert "as shown here" in printed

@@ -52,11 +52,6 @@ _LOSS_ALIASES = {
     "cosinesimilarity": "cosine_similarity",
 }
 
-# The probe batch: rows like real data in [0, 1], then (standard deviation, rows) of larger
-# inputs. Large inputs push a linear output far outside [0, 1] while a sigmoid or softmax output
-# stays inside it, so the output activation shows in the values alone.
-_PROBE_UNIFORM_ROWS = 6
-_PROBE_NORMAL_ROWS = ((3.0, 5), (30.0, 5))
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
@@ -226,21 +221,6 @@ def shape_accepts(declared: Sequence[int | None], actual: Sequence[int]) -> bool
     return len(declared) == len(actual) and all(
         want is None or want == got for want, got in zip(declared, actual, strict=True)
     )
-
-
-def probe_batch(input_shape: Sequence[int]) -> np.ndarray:
-    """A small, fixed batch that reveals a model's output activation.
-
-    Args:
-        input_shape: Shape of one example.
-
-    Returns:
-        A float32 array of shape ``(16, *input_shape)``; the same on every call.
-    """
-    rng = np.random.default_rng(0)
-    parts = [rng.random((_PROBE_UNIFORM_ROWS, *input_shape))]
-    parts += [rng.normal(0.0, scale, (rows, *input_shape)) for scale, rows in _PROBE_NORMAL_ROWS]
-    return np.concatenate(parts).astype(np.float32)
 
 
 def call_model(model: Any, x: np.ndarray, *, chunk: int = 1024) -> np.ndarray | list[np.ndarray]:

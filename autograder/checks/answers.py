@@ -202,7 +202,20 @@ def _plain_text(text: str) -> str:
     return " ".join(text.replace("`", "").split()).casefold()
 
 
-def _selected_indices(question: MultipleSelect, value: Any) -> set[int]:
+def selected_indices(question: SingleChoice | MultipleSelect, value: Any) -> set[int]:
+    """Find which choices a multiple-select answer ticks.
+
+    Args:
+        question: A choice question.
+        value: Letters, 0-based indices or choice texts: a list of them, one of them, or text
+            such as ``"A, C"`` or ``"AC"``.
+
+    Returns:
+        The 0-based indices of the ticked choices.
+
+    Raises:
+        ValueError: With a learner-facing explanation of what to write instead.
+    """
     if isinstance(value, str):
         tokens = [t for t in re.split(r"[\s,;]+", value.strip()) if t]
         letters = string.ascii_uppercase[: len(question.choices)]
@@ -253,7 +266,7 @@ def check_multiple_select(question: MultipleSelect, value: Any) -> CheckResult:
     if is_blank(value):
         return not_attempted(question.id, "Tick every option you think is right, then check.")
     try:
-        selected = _selected_indices(question, value)
+        selected = selected_indices(question, value)
     except ValueError as exc:
         return error(question.id, str(exc))
     right = {i for i, choice in enumerate(question.choices) if choice.correct}

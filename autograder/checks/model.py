@@ -1,68 +1,48 @@
 """``check_model``: is a Keras model shaped, activated and compiled right for a classification task?
 
-The check judges behaviour, not layer names: it calls the model on a small fixed batch, reads
-the output shape and values (in [0, 1]? rows summing to 1?) and reads ``model.loss``. So a
-functional or subclassed model, a separate ``Activation("softmax")`` layer, a CNN, or a linear
-output compiled with ``from_logits=True`` all pass, and a model loaded from a ``.keras`` file is
-judged exactly like the live one.
+The check judges behaviour and public configuration, not layer names. It calls the model on a
+probe batch at the scale its own front implies (pixels for a ``Rescaling(1/255)`` front, token
+ids for an ``Embedding``), reads the output shape and values, reads the activation that the
+output layer declares and reads ``model.loss``. So a functional or subclassed model, a separate
+``Activation("softmax")`` layer, a CNN, or a linear output compiled with ``from_logits=True``
+all pass whatever the random seed, and a model loaded from a ``.keras`` file is judged exactly
+like the live one. Whether the data fits is asked of the model itself: it is called on a batch
+of the data's shape, and only a call that fails is reported as a mismatch.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from autograder import result
 from autograder.checks._inspect import (
-    BINARY,
-    CATEGORICAL,
-    REGRESSION,
-    SPARSE,
-    LossInfo,
     call_model,
     declared_input_shape,
     example_shape_text,
     import_keras,
-    is_probability,
     not_a_model,
-    probe_batch,
     read_loss,
-    rows_sum_to_one,
     shape_accepts,
     shape_text,
     short_error,
 )
+from autograder.checks._model_advice import (
+    MULTI_HOT,
+    accuracy_note,
+    activation_problems,
+    ambiguity_note,
+    expected_loss,
+    loss_problems,
+)
+from autograder.checks._model_head import OutputHead, probe_inputs, read_head
 from autograder.quiet import no_stderr
 from autograder.result import CheckResult
 
 CHECK = "check_model"
-LABEL_KINDS = ("integer", "one_hot")
-
-# Loss a right answer uses, by canonical name -> the class that builds it with from_logits=True.
-_LOSS_CLASSES = {
-    "sparse_categorical_crossentropy": "SparseCategoricalCrossentropy",
-    "categorical_crossentropy": "CategoricalCrossentropy",
-    "binary_crossentropy": "BinaryCrossentropy",
-}
-
-
-@dataclass(frozen=True)
-class _Output:
-    """What the probe batch revealed about the output layer."""
-
-    shape: tuple[int, ...]
-    units: int
-    # "sigmoid", "softmax", "softmax_one_unit", "independent" (sigmoid on several units),
-    # "relu" or "logits".
-    kind: str
-    values: np.ndarray
-
-    @property
-    def probabilities(self) -> bool:
-        return self.kind in ("sigmoid", "softmax", "softmax_one_unit", "independent")
+LABEL_KINDS = ("integer", "one_hot", MULTI_HOT)
 
 
 def check_model(
@@ -72,20 +52,24 @@ def check_model(
     num_classes: int,
     labels: str = "integer",
 ) -> CheckResult:
-    """Check that a Keras model fits a single-label classification task.
+    """Check that a Keras model fits a classification task.
 
-    The model is called (never trained) on 16 fixed examples of ``input_shape``. It passes when
-    it returns one row per example with one value per class (or a single sigmoid unit for two
-    classes), its output activation suits that shape, and it is compiled with a loss that
-    fits the labels and the activation.
+    The model is called (never trained) on a small fixed batch of ``input_shape`` at the scale
+    its first layers imply. It passes when it returns one row per example with one value per
+    class (or a single sigmoid unit for two classes, or one value per label for multi-hot
+    labels), its output activation suits that shape, and it is compiled with a loss that fits
+    the labels and the activation.
 
     Args:
         model: The learner's model; ``...`` (the placeholder) counts as not attempted.
         input_shape: Shape of one example of the data, e.g. ``(28, 28, 1)``.
-        num_classes: Number of classes, at least 2.
+        num_classes: Number of classes, at least 2; for ``labels="multi_hot"``, the number of
+            labels.
         labels: ``"integer"`` for class indices (needs sparse categorical cross-entropy when
-            there are more than two classes) or ``"one_hot"`` for one column per class (needs
-            categorical cross-entropy).
+            there are more than two classes), ``"one_hot"`` for one column per class (needs
+            categorical cross-entropy), or ``"multi_hot"`` for multi-label targets, a 0/1 column
+            per label of which any number can be 1 (needs one sigmoid unit per label and binary
+            cross-entropy).
 
     Returns:
         A :class:`~autograder.result.CheckResult` named ``check_model``; its message names
@@ -135,23 +119,13 @@ def _validated_shape(input_shape: Sequence[int]) -> tuple[int, ...]:
 
 def _judge(model: Any, shape: tuple[int, ...], num_classes: int, labels: str) -> CheckResult:
     keras = import_keras()
-    batch_shape = shape_text((None, *shape))
     declared = declared_input_shape(model)
-    if declared is not None and not shape_accepts(declared, shape):
-        return result.failed(CHECK, _input_mismatch(declared, shape))
-
     unbuilt_sequential = isinstance(model, keras.Sequential) and not model.built
-    batch = probe_batch(shape)
+    probe = probe_inputs(model, shape)
     try:
-        raw = call_model(model, batch)
+        raw = call_model(model, probe.x)
     except Exception as exc:
-        return result.failed(
-            CHECK,
-            f"Calling your model on {len(batch)} examples of shape "
-            f"{example_shape_text(shape)}, the shape of the data, failed with "
-            f"{short_error(exc)}. Make the model's input match one example, e.g. start with "
-            f"keras.Input(shape={example_shape_text(shape)}).",
-        )
+        return result.failed(CHECK, _call_failed(declared, shape, len(probe.x), exc))
     if isinstance(raw, list):
         return result.failed(
             CHECK,
@@ -159,27 +133,62 @@ def _judge(model: Any, shape: tuple[int, ...], num_classes: int, labels: str) ->
             "one value per class. Keep one output layer.",
         )
     values = np.asarray(raw, dtype=np.float64)
-    if not np.all(np.isfinite(values)):
+    if not np.all(np.isfinite(values[:probe.data_rows])):
         return result.failed(
             CHECK,
-            "Your model outputs NaN or infinite values even on small inputs, so no loss can "
-            "train it. Rebuild it (re-run the cell that creates it) and check custom layers "
-            "for divisions or logarithms of zero.",
+            "Your model outputs NaN or infinite values even on inputs like your data, so no "
+            "loss can train it. Rebuild it (re-run the cell that creates it) and check custom "
+            "layers for divisions or logarithms of zero.",
         )
     shape_problem = _output_shape_problem(values.shape, shape, num_classes, labels)
     if shape_problem:
         return result.failed(CHECK, shape_problem)
 
-    output = _classify_output(model, values)
+    # Rows far larger than data may overflow a correct model; they only sharpen the evidence.
+    finite = values[np.isfinite(values).all(axis=1)]
+    head = read_head(model, finite)
     loss = read_loss(model)
-    expected = _expected_loss(output.units, labels)
-    problems = _activation_problems(output, loss, expected)
-    problems += _loss_problems(loss, output, expected, num_classes)
+    problems = activation_problems(head, loss, labels)
+    problems += loss_problems(loss, head, labels, num_classes)
+    notes = _notes(head, loss, labels, declared, shape, unbuilt_sequential)
+    accuracy = accuracy_note(model, labels)
+    if accuracy:
+        notes.append(accuracy)
+    if problems:
+        return result.failed(CHECK, problems[0], details=tuple(problems[1:] + notes))
+    fits = f", which fits {_describe_labels(labels, head.units)}" if loss.name else ""
+    return result.passed(
+        CHECK,
+        f"Your model maps a batch of shape {shape_text((None, *shape))} to "
+        f"{shape_text((None, head.units))}: {_describe_output(head, num_classes, labels)}, "
+        f"compiled with {loss.shown}{fits}.",
+        details=tuple(notes),
+    )
+
+
+def _notes(
+    head: OutputHead,
+    loss: Any,
+    labels: str,
+    declared: tuple[int | None, ...] | None,
+    shape: tuple[int, ...],
+    unbuilt_sequential: bool,
+) -> list[str]:
     notes = []
     if loss is not None and loss.name is None:
         notes.append(
             f"Your loss {loss.shown} is not one this check recognises, so it was not judged; "
-            f"the usual choice here is {expected}."
+            f"the usual choice here is {expected_loss(head.units, labels)}."
+        )
+    ambiguous = ambiguity_note(head, loss)
+    if ambiguous:
+        notes.append(ambiguous)
+    if declared is not None and not shape_accepts(declared, shape):
+        notes.append(
+            f"Your model declares inputs of shape {shape_text((None, *declared))}, while each "
+            f"example of the data has shape {example_shape_text(shape)}. Keras accepted a "
+            "batch of the data's shape, so this is not an error, but "
+            f"keras.Input(shape={example_shape_text(shape)}) would say what the model receives."
         )
     if unbuilt_sequential:
         notes.append(
@@ -187,21 +196,23 @@ def _judge(model: Any, shape: tuple[int, ...], num_classes: int, labels: str) ->
             f"keras.Input(shape={example_shape_text(shape)}) so that summary() shows the shapes "
             "before training."
         )
-    if problems:
-        return result.failed(CHECK, problems[0], details=tuple(problems[1:] + notes))
-    fits = f", which fits {_describe_labels(labels, output.units)}" if loss.name else ""
-    return result.passed(
-        CHECK,
-        f"Your model maps a batch of shape {batch_shape} to {shape_text(output.shape)}: "
-        f"{_describe_output(output, num_classes)}, compiled with {loss.shown}{fits}.",
-        details=tuple(notes),
-    )
+    return notes
 
 
-def _input_mismatch(declared: tuple[int | None, ...], shape: tuple[int, ...]) -> str:
+def _call_failed(
+    declared: tuple[int | None, ...] | None, shape: tuple[int, ...], rows: int, exc: Exception
+) -> str:
+    error = short_error(exc)
+    if declared is None or shape_accepts(declared, shape):
+        return (
+            f"Calling your model on {rows} examples of shape {example_shape_text(shape)}, the "
+            f"shape of the data, failed with {error}. Make the model's input match one example, "
+            f"e.g. start with keras.Input(shape={example_shape_text(shape)})."
+        )
     message = (
         f"Your model expects inputs of shape {shape_text((None, *declared))}, but each example "
-        f"of the data has shape {example_shape_text(shape)}, so the data does not fit."
+        f"of the data has shape {example_shape_text(shape)}, and calling the model on a batch "
+        f"of that shape fails ({error}), so the data does not fit."
     )
     flat = int(np.prod(shape))
     if len(declared) == 1 and declared[0] == flat and len(shape) > 1:
@@ -219,6 +230,7 @@ def _output_shape_problem(
     out_shape: tuple[int, ...], shape: tuple[int, ...], num_classes: int, labels: str
 ) -> str | None:
     wanted = shape_text((None, num_classes))
+    what = "labels" if labels == MULTI_HOT else "classes"
     binary_hint = " (or a single sigmoid unit, since there are 2 classes)" if (
         num_classes == 2 and labels == "integer"
     ) else ""
@@ -233,17 +245,25 @@ def _output_shape_problem(
             why = "Add keras.layers.Flatten() before the last Dense layer."
         return (
             f"Your model outputs shape {shape_text(out_shape)}, but there are {num_classes} "
-            f"classes per example, so it should output {wanted}{binary_hint}. {why}"
+            f"{what} per example, so it should output {wanted}{binary_hint}. {why}"
         )
     if len(out_shape) < 2:
         return (
             f"Your model outputs shape {shape_text(out_shape)}: one number per example with no "
-            f"class axis. End with keras.layers.Dense({num_classes}) so it outputs "
+            f"{what[:-1]} axis. End with keras.layers.Dense({num_classes}) so it outputs "
             f"{wanted}{binary_hint}."
         )
     units = out_shape[1]
     if units == num_classes:
         return None
+    per_example = "1 value" if units == 1 else f"{units} values"
+    if labels == MULTI_HOT:
+        return (
+            f"Your model outputs shape {shape_text(out_shape)}, {per_example} per example, but "
+            f"there are {num_classes} labels, each its own yes/no question: the last layer "
+            f"needs {num_classes} units, one sigmoid per label, so it outputs {wanted}: "
+            f'keras.layers.Dense({num_classes}, activation="sigmoid").'
+        )
     if num_classes == 2 and units == 1:
         if labels == "integer":
             return None
@@ -252,7 +272,6 @@ def _output_shape_problem(
             "2 classes have 2 columns. Use keras.layers.Dense(2, activation=\"softmax\") with "
             "categorical_crossentropy, or keep one sigmoid unit and train on integer 0/1 labels."
         )
-    per_example = "1 value" if units == 1 else f"{units} values"
     return (
         f"Your model outputs shape {shape_text(out_shape)}, {per_example} per example, but "
         f"there are {num_classes} classes: the last Dense layer needs {num_classes} units, one "
@@ -260,150 +279,21 @@ def _output_shape_problem(
     )
 
 
-def _classify_output(model: Any, values: np.ndarray) -> _Output:
-    units = values.shape[1]
-    if is_probability(values):
-        if units == 1:
-            # Softmax over a single unit normalises each value by itself: always exactly 1.
-            kind = "softmax_one_unit" if np.allclose(values, 1.0, atol=1e-6) else "sigmoid"
-        else:
-            kind = "softmax" if rows_sum_to_one(values) else "independent"
-    elif values.min() >= 0 and _last_activation(model) == "relu":
-        # Values alone cannot tell relu from an untrained linear layer whose inputs happen to
-        # give no negative sums, so the last layer's public config confirms it.
-        kind = "relu"
-    else:
-        kind = "logits"
-    return _Output(values.shape, units, kind, values)
-
-
-def _last_activation(model: Any) -> str | None:
-    layers = getattr(model, "layers", None)
-    if not layers:
-        return None
-    activation = layers[-1].get_config().get("activation")
-    return activation if isinstance(activation, str) else None
-
-
-def _expected_loss(units: int, labels: str) -> str:
-    if units == 1:
-        return "binary_crossentropy"
-    return "sparse_categorical_crossentropy" if labels == "integer" else "categorical_crossentropy"
-
-
-def _loss_code(expected: str, logits: bool) -> str:
-    if logits:
-        return f"keras.losses.{_LOSS_CLASSES[expected]}(from_logits=True)"
-    return f'"{expected}"'
-
-
-def _activation_problems(output: _Output, loss: LossInfo | None, expected: str) -> list[str]:
-    activation = "sigmoid" if output.units == 1 else "softmax"
-    if output.kind == "softmax_one_unit":
-        return [
-            "Your model has one output unit with softmax. Softmax divides each value by the sum "
-            "over the units, so with one unit it outputs 1.0 for every example and the model "
-            'cannot learn. Use activation="sigmoid" on the single unit, or '
-            'keras.layers.Dense(2, activation="softmax") for two classes.'
-        ]
-    if output.kind == "independent":
-        sums = output.values.sum(axis=1)
-        return [
-            f"Your {output.units} outputs each lie between 0 and 1, but a row sums to between "
-            f"{sums.min():.2f} and {sums.max():.2f} instead of 1: the output layer gives each "
-            "class an independent (sigmoid) probability. Each example belongs to exactly one "
-            'class, so use activation="softmax", which makes the class probabilities compete '
-            "and sum to 1."
-        ]
-    if output.kind == "relu":
-        return [
-            "Your model's outputs are never negative and often exactly 0, as a relu output is: "
-            "these are neither probabilities nor usable logits, and a unit stuck at 0 stops "
-            f'learning. Use activation="{activation}" on the last layer, or no activation '
-            f"with loss={_loss_code(expected, logits=True)}."
-        ]
-    if loss is None or loss.name not in SPARSE | CATEGORICAL | BINARY:
-        # No loss, or a loss judged on its own below; the activation alone is fine.
-        return []
-    if output.kind == "logits" and not loss.from_logits:
-        low, high = output.values.min(), output.values.max()
-        return [
-            f"Your model's last layer is linear: it outputs values such as {low:.2f} and "
-            f"{high:.2f}, which are not probabilities, but the loss {loss.shown} expects "
-            f'probabilities. Add activation="{activation}" to the last layer, or keep it linear '
-            f"and compile with loss={_loss_code(expected, logits=True)}."
-        ]
-    if output.probabilities and loss.from_logits:
-        observed = "each row sums to 1" if output.kind == "softmax" else "they lie in [0, 1]"
-        return [
-            f"Your model already outputs probabilities ({observed}), but its loss {loss.shown} "
-            f"was built with from_logits=True, so it applies a second {activation} on top of "
-            "yours and learning slows down. Either drop from_logits=True, or remove the "
-            "activation from the last layer so that it outputs logits."
-        ]
-    return []
-
-
-def _loss_problems(
-    loss: LossInfo | None, output: _Output, expected: str, num_classes: int
-) -> list[str]:
-    logits = output.kind == "logits"
-    code = _loss_code(expected, logits)
-    if loss is None:
-        return [
-            "Your model has not been compiled, so it has no loss to learn from. Call "
-            f'model.compile(optimizer="adam", loss={code}, metrics=["accuracy"]) before fit().'
-        ]
-    if loss.name is None:
-        return []
-    if loss.name in REGRESSION:
-        return [
-            f"Your model is compiled with {loss.shown}, a regression loss: it treats the class "
-            "labels as numbers to predict instead of scoring the probability of the right "
-            "class, so training is slow and the outputs are not class probabilities. Use "
-            f"loss={code}."
-        ]
-    if expected in SPARSE and loss.name in CATEGORICAL:
-        return [
-            f"Your labels are integers (one class index per example), but {loss.shown} expects "
-            "one-hot labels with a column per class, so fit() stops with a shape error. Use "
-            f"loss={code}, or one-hot encode the labels with keras.utils.to_categorical."
-        ]
-    if expected in CATEGORICAL and loss.name in SPARSE:
-        return [
-            f"Your labels are one-hot (a column per class), but {loss.shown} expects one integer "
-            f"class index per example. Use loss={code}, or turn the labels back into integers "
-            "with argmax."
-        ]
-    if expected not in BINARY and loss.name in BINARY:
-        return [
-            f"The loss {loss.shown} treats each of your {output.units} outputs as a separate "
-            "yes/no question, which suits multi-label tasks, not a choice of one class among "
-            f"{num_classes}: the loss and accuracy are then misleading. Use loss={code}."
-        ]
-    if expected in BINARY and loss.name not in BINARY:
-        reason = (
-            ": over a single column it is always zero, so nothing is learned"
-            if loss.name in CATEGORICAL else ""
-        )
-        return [
-            f"Your model has a single output unit (one probability per example), but "
-            f"{loss.shown} expects one output per class{reason}. Use loss={code} with the "
-            'single sigmoid unit, or keras.layers.Dense(2, activation="softmax") with a '
-            "categorical cross-entropy."
-        ]
-    return []
-
-
-def _describe_output(output: _Output, num_classes: int) -> str:
-    if output.kind == "sigmoid":
-        return "one sigmoid probability per example"
-    if output.kind == "softmax":
-        return f"softmax probabilities over the {num_classes} classes"
-    return "logits (unnormalised scores) that the loss turns into probabilities"
+def _describe_output(head: OutputHead, num_classes: int, labels: str) -> str:
+    if head.logits:
+        return "logits (unnormalised scores) that the loss turns into probabilities"
+    if head.kind == "bounded":
+        return f"{head.units} value{'s' if head.units > 1 else ''} between 0 and 1 per example"
+    if labels == MULTI_HOT:
+        return f"one probability per label for the {num_classes} labels"
+    if head.units == 1:
+        return "one probability per example"
+    return f"softmax probabilities over the {num_classes} classes"
 
 
 def _describe_labels(labels: str, units: int) -> str:
+    if labels == MULTI_HOT:
+        return "multi-hot labels (a 0/1 column per label)"
     if units == 1:
         return "0/1 labels"
     return "integer class labels" if labels == "integer" else "one-hot labels"

@@ -3,6 +3,8 @@
 - :mod:`autograder.render.widgets`: ipywidgets controls for self-check quizzes in JupyterLab.
 - :mod:`autograder.render.text`: plain-text and Markdown rendering for terminals and notebooks
   without widgets.
+- :mod:`autograder.render.shuffle`: the order each learner sees a question's choices in, and
+  the letters in every text that go with it.
 
 A renderer never judges an answer: it hands values to :class:`autograder.quiz.QuizSession`,
 which calls :mod:`autograder.checks.answers`.

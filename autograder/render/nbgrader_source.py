@@ -7,10 +7,13 @@ An assignment (defined in ``solutions/aN_*.py``) is a title and a sequence of pa
 - :class:`SolutionCode` -- a cell the learner writes; the reference answer sits between
   ``### BEGIN SOLUTION`` and ``### END SOLUTION``, which ``nbgrader generate_assignment`` replaces
   with a stub;
-- :class:`GradeCell` -- an autograded cell worth ``points``: visible lines every learner sees, and
+- :class:`GradeCell` -- an autograded cell worth ``points``: visible lines every learner sees (the
+  one check they already know, such as ``autograder.check_split(x_train, x_test)``), and
   optional lines between ``### BEGIN HIDDEN TESTS`` and ``### END HIDDEN TESTS`` that only the
-  grader runs (expected answers, grader-only data); :func:`model_check_cell` builds the one
-  that checks a learner's model;
+  grader runs (expected answers); :func:`model_check_cell` builds the one that checks a
+  learner's model. The plumbing of a grade cell (handing its inputs to ``autograder grade`` and
+  saying "not attempted" when they are not defined yet) sits in a hidden region *before* the
+  visible lines, so that neither the release nor the feedback shows it;
 - :class:`QuizAnswer` -- a question answered by assigning a plain variable: the prompt becomes
   Markdown, the variable a solution cell, and the question itself (with its expected answer)
   goes only into the hidden part of a test cell, where
@@ -28,8 +31,8 @@ import inspect
 import json
 import re
 import textwrap
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import nbformat
@@ -121,8 +124,15 @@ class GradeCell:
         visible: Lines every learner sees and can run.
         hidden: Lines only the grader runs; removed from release and feedback.
         verified: How ``autograder grade`` re-checks the cell outside the kernel (an
-            :class:`autograder.manifest.Verified`); its export lines open the cell, and
-            ``build-course`` writes its checks into the grading manifest.
+            :class:`autograder.manifest.Verified`); its export lines open the cell (hidden),
+            and ``build-course`` writes its checks into the grading manifest.
+        needs: Each notebook name the visible lines use -> what the learner writes to define
+            it (a function name such as ``"split_and_scale"``, or a phrase); a name still
+            undefined makes the cell fail as "not attempted", naming that, instead of raising
+            a bare ``NameError``.
+        run_first: Hidden lines run before the visible ones (after the exports), such as a run
+            of the learner's class on grader-only inputs that exports its results whether or
+            not the visible check passes.
     """
 
     id: str
@@ -130,6 +140,8 @@ class GradeCell:
     visible: str
     hidden: str = ""
     verified: Any = None
+    needs: Mapping[str, str] = field(default_factory=dict)
+    run_first: str = ""
 
 
 def model_check_cell(
@@ -141,6 +153,7 @@ def model_check_cell(
     num_classes: int,
     labels: str,
     also: str = "",
+    needs: Mapping[str, str] | None = None,
 ) -> GradeCell:
     """A grade cell that checks a learner's model with ``check_model``, in the kernel and again
     in the grader, from one statement of what is expected.
@@ -155,6 +168,7 @@ def model_check_cell(
         num_classes: Expected number of classes.
         labels: ``"integer"`` or ``"one_hot"``.
         also: Further visible lines run after the model check (checks on other exports).
+        needs: Names the visible lines use -> what defines them (see :class:`GradeCell`).
 
     Returns:
         The grade cell.
@@ -177,7 +191,8 @@ def model_check_cell(
     if also.strip():
         visible += "\n" + also.strip("\n")
     check = CheckSpec("check_model", (f"@{model.name}",), expected)
-    return GradeCell(grade_id, points, visible, verified=Verified(tuple(exports), (check,)))
+    return GradeCell(grade_id, points, visible, verified=Verified(tuple(exports), (check,)),
+                     needs=dict(needs or {}))
 
 
 @dataclass(frozen=True)
@@ -211,12 +226,15 @@ class Assignment:
         title: Human title for the first Markdown cell.
         introduction: Markdown shown under the title.
         parts: The cells in order.
+        lessons: Stems of the lessons whose goals it assesses, such as
+            ``("03-binary-classification-thresholds",)`` (the README's course map lists them).
     """
 
     name: str
     title: str
     introduction: str
     parts: tuple[Part, ...]
+    lessons: tuple[str, ...] = ()
 
     @property
     def total_points(self) -> float:
@@ -271,11 +289,22 @@ def _solution_cell(grade_id: str, solution: str, before: str = "") -> nbformat.N
     return nbformat.v4.new_code_cell("\n".join(lines), metadata=_metadata(grade_id, solution=True))
 
 
-def _test_cell(test: GradeCell) -> nbformat.NotebookNode:
-    lines = []
-    if test.verified is not None:
+_CHECK_CALL = re.compile(r"\b(check_[a-z_]+)\(")
+
+
+def _test_cell(test: GradeCell, export: str = "") -> nbformat.NotebookNode:
+    plumbing = [export] if export else []
+    if test.verified is not None and test.verified.exports:
         # The export must run before the kernel-side check, which raises when it fails.
-        lines.append(test.verified.export_code())
+        plumbing.append(test.verified.export_code())
+    if test.needs:
+        found = _CHECK_CALL.search(test.visible)
+        check = found.group(1) if found else test.id.removesuffix("-test")
+        plumbing += ["from autograder.checks.attempted import require",
+                     f"require(globals(), {check!r}, {dict(test.needs)!r})"]
+    if test.run_first.strip():
+        plumbing.append(test.run_first.strip("\n"))
+    lines = [BEGIN_HIDDEN, *plumbing, END_HIDDEN] if plumbing else []
     lines.append(test.visible.strip("\n"))
     if test.hidden.strip():
         lines += [BEGIN_HIDDEN, test.hidden.strip("\n"), END_HIDDEN]
@@ -327,7 +356,6 @@ def _quiz_cells(part: QuizAnswer) -> list[nbformat.NotebookNode]:
     from autograder.manifest import quiz_export_code
 
     visible = (
-        f"{quiz_export_code(part.variable)}\n"
         f"assert {part.variable!r} in globals(), "
         f'"Assign your answer to a variable named {part.variable} in the cell above, '
         'then run it."'
@@ -335,7 +363,9 @@ def _quiz_cells(part: QuizAnswer) -> list[nbformat.NotebookNode]:
     return [
         _markdown(f"{part.variable}-question", text),
         _solution_cell(f"{part.variable}-answer", f"{part.variable} = {part.answer!r}"),
-        _test_cell(GradeCell(f"{part.variable}-test", part.points, visible, hidden)),
+        _test_cell(GradeCell(f"{part.variable}-test", part.points, visible, hidden,
+                             needs={part.variable: "your answer in the cell above"}),
+                   quiz_export_code(part.variable)),
     ]
 
 

@@ -1,6 +1,8 @@
 """Plain-text and Markdown rendering of quizzes, for terminals and notebooks without widgets.
 
-A renderer never checks answers: it only lays out what the quiz and its saved progress hold.
+A renderer never checks answers: it only lays out what the quiz and its saved progress hold. It
+is handed the questions as the learner sees them (:attr:`autograder.quiz.QuizSession.shown`), so
+letters are the learner's own.
 """
 
 from __future__ import annotations
@@ -27,8 +29,10 @@ class Markdown(str):
 
 
 _HOW_TO_ANSWER = {
-    SingleChoice: 'Answer with one letter, e.g. `quiz.check({id!r}, "B")`.',
-    MultipleSelect: 'Answer with every right letter, e.g. `quiz.check({id!r}, ["A", "C"])`.',
+    SingleChoice: 'Answer with one letter as shown here, e.g. `quiz.check({id!r}, "B")`, or with '
+    "the choice's text.",
+    MultipleSelect: "Answer with every right letter as shown here, e.g. "
+    '`quiz.check({id!r}, ["A", "C"])`, or with the choices\' texts.',
     Numeric: "Answer with a number, e.g. `quiz.check({id!r}, 0.25)`.",
     OutputShape: 'Answer with a shape, e.g. `quiz.check({id!r}, "(None, 4)")`.',
     PredictOutput: 'Answer with the printed text, e.g. `quiz.check({id!r}, "...")`.',

@@ -1,9 +1,11 @@
 """ipywidgets 8 rendering of a quiz: answer controls, Check, Hint, Solution and a score line.
 
 The widgets only lay out and forward: a click on Check hands the control's value to
-:meth:`autograder.quiz.QuizSession.check` and shows the result. Choice, number, shape and
-predict-the-output checks are pure Python and answer in milliseconds; only fix-the-model
-questions build and inspect a Keras model on click.
+:meth:`autograder.quiz.QuizSession.check` and shows the result. Choices appear in the learner's
+own order (:mod:`autograder.render.shuffle`); a choice control's value is the choice's text, so
+a saved answer comes back to the same choice whatever letter it is shown under. Choice, number,
+shape and predict-the-output checks are pure Python and answer in milliseconds; only
+fix-the-model questions build and inspect a Keras model on click.
 
 Every control has a visible ``description`` and a ``tooltip`` (the ``title`` a screen reader
 announces), native radio buttons, check boxes, text fields and buttons keep the quiz usable with
@@ -109,8 +111,9 @@ class QuestionWidget:
     """The controls for one question.
 
     Attributes:
-        question: The question shown.
+        question: The question as this learner sees it (choices in the learner's order).
         answer: The answer control (RadioButtons, a box of Checkbox, Text or Textarea).
+        boxes: For a multiple select, one Checkbox per choice, in the order shown.
         check_button, hint_button, solution_button: The three actions.
         feedback: HTML area for the verdict.
         hints: HTML area for the hints shown so far.
@@ -119,7 +122,7 @@ class QuestionWidget:
 
     Args:
         session: The quiz session that checks answers and keeps progress.
-        question: The question to show.
+        question: The question to show, as in :attr:`autograder.quiz.QuizSession.shown`.
         number: Its 1-based position in the quiz.
         on_result: Called after every check, to refresh the score line.
     """
@@ -130,6 +133,9 @@ class QuestionWidget:
         self.session = session
         self.question = question
         self._on_result = on_result
+        order = session.choice_order(question.id)
+        # The defined text of the choice at each shown position: what a choice control holds.
+        self._choice_ids = order.identity(list(order.order)) if order is not None else []
         total = len(session.quiz.questions)
         label = f"question {number}"
         heading = f"<h4>Question {number} of {total}</h4>"
@@ -169,7 +175,8 @@ class QuestionWidget:
         if isinstance(question, SingleChoice):
             return widgets.RadioButtons(
                 options=[
-                    (_plain(choice_label(i, c.text)), i) for i, c in enumerate(question.choices)
+                    (_plain(choice_label(i, c.text)), self._choice_ids[i])
+                    for i, c in enumerate(question.choices)
                 ],
                 value=None,
                 description="Answer",
@@ -214,32 +221,28 @@ class QuestionWidget:
         """The answer currently entered in the control.
 
         Returns:
-            A choice index, a list of indices, or the typed text.
+            The chosen choice's text, the ticked choices' texts, or the typed text.
         """
         if isinstance(self.question, MultipleSelect):
-            return [i for i, box in enumerate(self.boxes) if box.value]
+            return [self._choice_ids[i] for i, box in enumerate(self.boxes) if box.value]
         return self.answer.value
 
     def set_value(self, value: Any) -> None:
         """Put a saved answer back into the control (ignored when it does not fit).
 
         Args:
-            value: A value as saved by the quiz session.
+            value: A value as saved by the quiz session (choices by their text).
         """
-        from autograder.checks.answers import choice_index
-
         question = self.question
-        try:
-            if isinstance(question, SingleChoice):
-                self.answer.value = None if value is None else choice_index(question, value)
-            elif isinstance(question, MultipleSelect):
-                chosen = {choice_index(question, v) for v in (value or [])}
-                for i, box in enumerate(self.boxes):
-                    box.value = i in chosen
-            elif isinstance(value, str):
-                self.answer.value = value
-        except (ValueError, TypeError):
-            pass  # a saved answer from an older version of the question; start blank
+        if isinstance(question, SingleChoice):
+            # A choice no longer in the question (the quiz was edited) starts blank.
+            self.answer.value = value if value in self._choice_ids else None
+        elif isinstance(question, MultipleSelect):
+            chosen = set(value) if isinstance(value, list) else set()
+            for choice_id, box in zip(self._choice_ids, self.boxes, strict=True):
+                box.value = choice_id in chosen
+        elif isinstance(value, str):
+            self.answer.value = value
 
     # ------------------------------------------------------------ actions
 
@@ -302,10 +305,10 @@ class QuizWidget:
 
     def __init__(self, session: QuizSession, ids: tuple[str, ...]):
         self.session = session
-        numbers = {q.id: n for n, q in enumerate(session.quiz.questions, start=1)}
+        numbers = {q.id: n for n, q in enumerate(session.shown.questions, start=1)}
         self.questions = {
             qid: QuestionWidget(
-                session, session.quiz.question(qid), numbers[qid], self.update_summary
+                session, session.shown.question(qid), numbers[qid], self.update_summary
             )
             for qid in ids
         }

@@ -1,0 +1,53 @@
+"""Say "not attempted" in the course's voice when a grade cell's inputs do not exist yet.
+
+A grade cell such as ``autograder.check_split(x_train, x_test, scaler=scaler)`` raises a bare
+``NameError`` when the learner has not written the cell that defines ``x_train``. Grade cells
+therefore call :func:`require` first (in their hidden part, so that a learner's notebook shows
+only the check they know): it raises :class:`autograder.result.CheckFailed` with a
+``not attempted`` result that names the cell to write.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from autograder.result import CheckFailed, not_attempted
+
+
+def missing(namespace: Mapping[str, Any], names: Mapping[str, str]) -> list[str]:
+    """Return the names that are not defined yet, or still hold the ``...`` placeholder.
+
+    Args:
+        namespace: The notebook's globals.
+        names: Each name the cell needs -> what the learner writes to define it.
+
+    Returns:
+        The missing names, in the order given.
+    """
+    return [name for name in names if namespace.get(name, Ellipsis) is Ellipsis]
+
+
+def require(namespace: Mapping[str, Any], check: str, names: Mapping[str, str]) -> None:
+    """Raise a ``not attempted`` result unless every name a grade cell needs is defined.
+
+    Args:
+        namespace: The notebook's globals (``globals()`` in the grade cell).
+        check: The check the cell runs, such as ``"check_split"``; names the result.
+        names: Each name the cell needs -> what defines it, such as
+            ``{"x_train": "split_and_scale"}``.
+
+    Raises:
+        CheckFailed: With a ``not attempted`` result naming what to write first.
+    """
+    absent = missing(namespace, names)
+    if not absent:
+        return
+    first = names[absent[0]]
+    # A function or variable name is quoted as code; a phrase ("the cell that trains") is not.
+    first = f"`{first}`" if first.isidentifier() else first
+    listed = ", ".join(f"`{name}`" for name in absent)
+    verb = "is" if len(absent) == 1 else "are"
+    raise CheckFailed(not_attempted(
+        check, f"Write {first} first: {listed} {verb} not defined yet, so there is nothing "
+               f"to grade here."))

@@ -1,0 +1,247 @@
+"""A kernel's own namespaces, entered by a fork inside the sandbox before learner code runs.
+
+bubblewrap (:mod:`autograder.grading.sandbox`) confines the preloader; this module confines each
+process the preloader forks for a kernel, which bubblewrap cannot do because the fork must keep
+the memory of a process that has already imported Keras. It makes the system calls that
+bubblewrap itself makes (``unshare``, ``mount``, ``prctl``, ``capset``), nothing more:
+
+- ``unshare`` of the user, mount, PID, network, IPC and UTS namespaces; the fork that follows is
+  PID 1 of a new PID namespace, so when it ends the kernel (Linux) kills everything it started;
+- a private ``/tmp`` (tmpfs with a size limit, also ``$HOME``), a fresh ``/proc`` that shows only
+  its own processes, and of the worker's staging folder only the kernel's own subfolder;
+- limits (``RLIMIT_NPROC``, ``RLIMIT_FSIZE``, ``RLIMIT_NOFILE``, no core files), death with its
+  parent, every inherited descriptor above stderr closed, and finally no capabilities and
+  ``no_new_privs``, so it can neither undo any of this nor gain privileges by ``exec``.
+
+Mounts made before the capabilities are dropped are locked to the kernel: a new user namespace
+it creates later sees them but cannot unmount them.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import json
+import os
+import resource
+import signal
+import socket
+import sys
+from collections.abc import Callable
+from typing import NoReturn
+
+from autograder.grading.sandbox import SANDBOX_GID, SANDBOX_UID, Limits
+
+_CLONE_NEWNS = 0x00020000
+_CLONE_NEWUTS = 0x04000000
+_CLONE_NEWIPC = 0x08000000
+_CLONE_NEWUSER = 0x10000000
+_CLONE_NEWPID = 0x20000000
+_CLONE_NEWNET = 0x40000000
+_MS_NOSUID, _MS_NODEV, _MS_NOEXEC = 0x2, 0x4, 0x8
+_MS_BIND, _MS_REC, _MS_PRIVATE = 0x1000, 0x4000, 1 << 18
+_PR_SET_PDEATHSIG = 1
+_PR_SET_DUMPABLE = 4
+_PR_CAPBSET_DROP = 24
+_PR_SET_NO_NEW_PRIVS = 38
+_PR_CAP_AMBIENT, _PR_CAP_AMBIENT_CLEAR_ALL = 47, 4
+_CAP_VERSION_3 = 0x20080522
+_LAST_CAP = 63
+
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+class ConfinementError(OSError):
+    """A system call of the confinement failed; the kernel must not start."""
+
+
+def _call(result: int, what: str) -> None:
+    if result != 0:
+        code = ctypes.get_errno()
+        raise ConfinementError(code, f"{what}: {os.strerror(code)}")
+
+
+def _mount(source: str, target: str, fstype: str | None, flags: int, data: str | None) -> None:
+    _call(_libc.mount(source.encode(), target.encode(),
+                      fstype.encode() if fstype else None, ctypes.c_ulong(flags),
+                      data.encode() if data else None), f"mount {target}")
+
+
+def leave_root() -> None:
+    """Give up root for the sandbox's unprivileged account (only a root grader's sandbox is
+    root here); a no-op otherwise. Called before anything else in a sandboxed process."""
+    if os.geteuid() != 0:
+        return
+    os.setgroups([])
+    os.setgid(SANDBOX_GID)
+    os.setuid(SANDBOX_UID)
+    # Changing uid makes a process undumpable, which leaves its /proc/self files owned by root
+    # and so its forks unable to write their namespaces' uid maps. Nothing outside the sandbox
+    # runs as this account, and kernels cannot see this process.
+    _call(_libc.prctl(_PR_SET_DUMPABLE, 1, 0, 0, 0), "prctl(DUMPABLE)")
+    # A change of uid also clears the parent-death signal that bubblewrap set: set it again, so
+    # this process still dies with the sandbox.
+    _call(_libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0), "prctl(PDEATHSIG)")
+
+
+def _enter_namespaces(limits: Limits, folder: str | None, hide: str | None) -> None:
+    uid, gid = os.getuid(), os.getgid()
+    _call(_libc.unshare(_CLONE_NEWUSER | _CLONE_NEWNS | _CLONE_NEWPID | _CLONE_NEWNET
+                        | _CLONE_NEWIPC | _CLONE_NEWUTS), "unshare")
+    # The same ids inside as outside: files the kernel writes belong to the sandbox's account.
+    with open("/proc/self/setgroups", "w") as out:
+        out.write("deny")
+    with open("/proc/self/uid_map", "w") as out:
+        out.write(f"{uid} {uid} 1\n")
+    with open("/proc/self/gid_map", "w") as out:
+        out.write(f"{gid} {gid} 1\n")
+    _mount("none", "/", None, _MS_REC | _MS_PRIVATE, None)
+    _mount("tmpfs", "/tmp", "tmpfs", _MS_NOSUID | _MS_NODEV,
+           f"size={limits.scratch_mb}m,mode=0700,uid={uid},gid={gid}")
+    os.makedirs("/tmp/home", mode=0o700, exist_ok=True)
+    if folder and hide and folder.startswith(hide.rstrip("/") + "/"):
+        # Cover the worker's whole staging folder, then put back only this kernel's part.
+        own = os.open(folder, os.O_PATH | os.O_DIRECTORY)
+        _mount("tmpfs", hide, "tmpfs", _MS_NOSUID | _MS_NODEV, "size=1m,mode=0755")
+        os.makedirs(folder, exist_ok=True)
+        _mount(f"/proc/self/fd/{own}", folder, None, _MS_BIND | _MS_REC, None)
+        os.close(own)
+
+
+def _close_inherited(keep: tuple[int, ...], upto: int) -> None:
+    low = 3
+    for fd in sorted(set(keep)):
+        if fd >= low:
+            os.closerange(low, fd)
+            low = fd + 1
+    os.closerange(low, upto)
+
+
+def _become_pid_one(limits: Limits, keep: tuple[int, ...]) -> None:
+    _call(_libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0), "prctl(PDEATHSIG)")
+    _mount("proc", "/proc", "proc", _MS_NOSUID | _MS_NODEV | _MS_NOEXEC, None)
+    for limit, value in ((resource.RLIMIT_NPROC, limits.processes),
+                         (resource.RLIMIT_FSIZE, limits.file_mb * 2**20),
+                         (resource.RLIMIT_NOFILE, limits.open_files),
+                         (resource.RLIMIT_CORE, 0)):
+        soft, hard = resource.getrlimit(limit)
+        cap = value if hard == resource.RLIM_INFINITY else min(value, hard)
+        resource.setrlimit(limit, (cap, cap))
+    _close_inherited(keep, limits.open_files + 1024)
+    _drop_capabilities()
+
+
+def _drop_capabilities() -> None:
+    for cap in range(_LAST_CAP + 1):
+        if _libc.prctl(_PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 and ctypes.get_errno() != errno.EINVAL:
+            raise ConfinementError(ctypes.get_errno(), f"prctl(CAPBSET_DROP, {cap})")
+    _libc.prctl(_PR_CAP_AMBIENT, _PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0)
+
+    class Header(ctypes.Structure):
+        _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+    class Data(ctypes.Structure):
+        _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32),
+                    ("inheritable", ctypes.c_uint32)]
+
+    header, data = Header(_CAP_VERSION_3, 0), (Data * 2)()
+    _call(_libc.capset(ctypes.byref(header), data), "capset")
+    _call(_libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "prctl(NO_NEW_PRIVS)")
+
+
+def spawn(run: Callable[[], int], *, limits: Limits, report: Callable[[int], None],
+          folder: str | None = None, hide: str | None = None,
+          keep: tuple[int, ...] = ()) -> NoReturn:
+    """In a fresh fork of the preloader: start ``run`` confined, and wait for it.
+
+    This process enters the new namespaces and forks the confined process (PID 1 of its own PID
+    namespace), reports that process's pid (as the preloader sees it), waits for it and exits
+    with its status. It never returns.
+
+    Args:
+        run: What the confined process does (become the kernel); its return is the exit code.
+        limits: The submission's limits.
+        report: Called here with the confined process's pid, or with 0 when it could not start.
+        folder: The kernel's own folder inside the staging folder.
+        hide: The staging folder, of which only ``folder`` stays visible.
+        keep: Descriptors the confined process keeps (a verification's reply channel).
+    """
+    try:
+        # Die with the preloader: nothing of a submission outlives its worker.
+        _call(_libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0), "prctl(PDEATHSIG)")
+        _enter_namespaces(limits, folder, hide)
+        pid = os.fork()
+    except OSError as exc:
+        print(f"autograder: the kernel could not be confined: {exc}", file=sys.stderr)
+        report(0)
+        os._exit(70)
+    if pid == 0:
+        code = 1
+        try:
+            _become_pid_one(limits, keep)
+            code = run()
+        except BaseException:  # noqa: BLE001 - never run learner code unconfined; just leave
+            import traceback
+
+            traceback.print_exc()
+        finally:
+            os._exit(code)
+    report(pid)
+    # Only this process's own descriptors stay open while it waits.
+    _, status = os.waitpid(pid, 0)
+    os._exit(os.waitstatus_to_exitcode(status) & 0xFF)
+
+
+def _probe() -> int:
+    """Enter the confinement once; the confined process prints what it saw, as JSON."""
+    leave_root()
+
+    def look() -> int:
+        processes = [name for name in os.listdir("/proc") if name.isdigit()]
+        probe = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        probe.settimeout(1)
+        try:
+            probe.connect(("127.0.0.1", 9))
+            network = True
+        except OSError as exc:
+            # Refused would mean a network with a loopback; unreachable means none at all.
+            network = exc.errno != errno.ENETUNREACH
+        finally:
+            probe.close()
+        ok = os.getpid() == 1 and len(processes) == 1 and not network
+        seen = f"pid {os.getpid()}, {len(processes)} processes, network {network}"
+        print(json.dumps({"ok": ok, "error": None if ok else f"it saw {seen}"}), flush=True)
+        return 0 if ok else 1
+
+    child = os.fork()
+    if child == 0:
+        spawn(look, limits=Limits(scratch_mb=8), report=lambda pid: None)
+    _, status = os.waitpid(child, 0)
+    return os.waitstatus_to_exitcode(status)
+
+
+def _start_kernel() -> int:
+    """Start one confined kernel (no preloader): read its request from stdin, write its pid."""
+    from autograder.grading.preload import run_kernel
+
+    leave_root()
+    request = json.loads(sys.stdin.readline())
+    replies = os.fdopen(os.dup(1), "w", encoding="utf-8")
+    # The kernel's own output goes to the log, never into the channel read for its pid.
+    os.dup2(2, 1)
+
+    def report(pid: int) -> None:
+        replies.write(json.dumps({"pid": pid} if pid else {"error": "not confined"}) + "\n")
+        replies.flush()
+
+    # bubblewrap bound only this kernel's stage: there is nothing beside it to hide.
+    spawn(lambda: run_kernel(request, confined=True), limits=Limits(), report=report)
+
+
+if __name__ == "__main__":
+    if sys.argv[1:] == ["--probe"]:
+        sys.exit(_probe())
+    if sys.argv[1:] == ["--kernel"]:
+        sys.exit(_start_kernel())
+    print("usage: python -m autograder.grading.confine --probe | --kernel", file=sys.stderr)
+    sys.exit(2)

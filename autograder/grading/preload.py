@@ -1,0 +1,476 @@
+"""Processes forked from a *preloader*, a sandboxed process that has already imported Keras.
+
+Every submission is graded in a fresh kernel, and a fresh kernel spends most of its start-up
+importing TensorFlow and Keras: about 6 s of CPU, more than a small assignment's training. So
+each ``autograder grade`` worker starts one preloader that imports Keras and ipykernel once and
+then only forks, and every kernel of that worker is a fork of it, started in milliseconds. The
+grader keeps a second preloader of its own for verification, so no verification ever runs in a
+process that a kernel descends from or can reach.
+
+Why a fork is as good as a fresh kernel here:
+
+- The preloader runs no TensorFlow op and starts no thread before it forks (TensorFlow creates
+  its thread pools at the first op, in the kernel), so nothing a kernel needs is lost in the
+  fork, and the kernel reads its own environment (thread counts, export folder) when it starts.
+- The preloader holds no grader data: it never reads the course, and the verifier receives
+  each submission's manifest and secret only in the fork that judges it. Memory is
+  copy-on-write: whatever a kernel changes stays in that kernel.
+- Each fork is confined before it runs anything else (:func:`autograder.grading.confine.spawn`):
+  its own namespaces, its own PID 1, no capabilities. It gets the environment, working
+  directory and command line jupyter_client gave it and a fresh random state, and it ends
+  without tearing down TensorFlow's modules (:func:`_leave`).
+
+The protocol is one JSON line each way on the preloader's stdin and stdout, which forks do not
+keep: first ``{"ready": true, "pid"}`` once the imports are done; then for each request,
+``{"kernel": {"argv", "env", "cwd", "folder"}}`` or ``{"verify": {...}}``; the fork answers
+``{"pid"}`` once it is confined (or ``{"error"}``) and, for a verification, ``{"verdicts"}``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import IO, Any
+
+from autograder.grading import sandbox
+from autograder.grading.sandbox import Limits
+
+# How long to wait for a fork to say it is confined and running.
+_REPLY_SECONDS = 20.0
+# How long a request waits for a preloader that is still importing.
+_READY_SECONDS = 120.0
+# How many times a preloader that died is replaced before requests fail for good.
+_MAX_RESTARTS = 3
+ROLES = ("kernels", "verify")
+
+
+class ForkedProcess:
+    """A process forked by a preloader (a kernel or a verification), seen from the grader.
+
+    It offers the part of :class:`subprocess.Popen` that jupyter_client's provisioners use. The
+    fork's own parent, not this process, reaps it, so the exit status is not known here: a
+    process that has gone reports 0, or ``-signal`` when it was sent a fatal signal from here.
+
+    Attributes:
+        pid: The process id (for a kernel, also its process group and session id).
+    """
+
+    stdin = stdout = stderr = None
+
+    def __init__(self, pid: int):
+        self.pid = pid
+        self.returncode: int | None = None
+        self._last_signal = 0
+
+    def poll(self) -> int | None:
+        """Return None while the process runs, then its (approximate) exit status."""
+        if self.returncode is None:
+            try:
+                os.kill(self.pid, 0)
+            except (ProcessLookupError, PermissionError):
+                self.returncode = -self._last_signal
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        """Block until the process has gone; return :meth:`poll`'s status."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self.poll() is None:
+            if deadline is not None and time.monotonic() > deadline:
+                raise subprocess.TimeoutExpired(["fork", str(self.pid)], timeout or 0.0)
+            time.sleep(0.05)
+        return self.returncode or 0
+
+    def send_signal(self, signum: int) -> None:
+        """Send a signal to the process."""
+        if self.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, signum)
+            if signum in (signal.SIGKILL, signal.SIGTERM):
+                self._last_signal = signum
+
+    def kill(self) -> None:
+        """Kill the process."""
+        self.send_signal(signal.SIGKILL)
+
+    def terminate(self) -> None:
+        """Ask the process to terminate."""
+        self.send_signal(signal.SIGTERM)
+
+
+class Preloader:
+    """One preloader process, seen from the process that started it."""
+
+    def __init__(self, role: str, *, confined: bool = True, limits: Limits | None = None,
+                 writable: Sequence[str | Path] = (), readable: Sequence[str | Path] = (),
+                 on_start: Callable[[int], None] | None = None,
+                 stderr: IO[bytes] | int | None = None):
+        """Prepare a preloader; :meth:`start` starts it.
+
+        Args:
+            role: ``"kernels"`` (forks kernels) or ``"verify"`` (forks verifications); a
+                preloader refuses the other kind of request.
+            confined: Run it in the sandbox (:mod:`autograder.grading.sandbox`).
+            limits: Limits of every fork.
+            writable: Host folders its forks may write (a worker's staging folder).
+            readable: Host folders its forks may read (the run's export folder).
+            on_start: Called with the pid of every preloader process once it is ready (the
+                grader leaves its memory out of the submissions').
+            stderr: Where the preloader and its forks write their messages.
+        """
+        if role not in ROLES:
+            raise ValueError(f"`role` must be one of {ROLES}, not {role!r}")
+        self.role, self.confined = role, confined
+        self.limits = limits or Limits()
+        self.writable, self.readable = list(writable), list(readable)
+        self.on_start, self.stderr = on_start, stderr
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.replies: queue.Queue[dict[str, Any] | None] = queue.Queue()
+        self.ready = False
+        self.own_pid: int | None = None
+        self.restarts = 0
+        self.lock = threading.Lock()
+
+    def start(self) -> None:
+        """Start the preloader; it imports in the background while the caller goes on."""
+        argv = [sys.executable, "-P", "-m", "autograder.grading.preload", self.role,
+                json.dumps(self.limits.to_dict())]
+        if self.confined:
+            argv.append("--confined")
+            argv = sandbox.command(argv, writable=self.writable, readable=self.readable)
+        self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=self.stderr, start_new_session=True,
+                                     env=_preloader_env())
+        self.ready = False
+        self.replies = queue.Queue()
+        threading.Thread(target=read_messages, args=(self.proc.stdout, self.replies),
+                         daemon=True).start()
+
+    def alive(self, wait: float = 0.0) -> bool:
+        """Whether the preloader runs and has finished its imports.
+
+        Args:
+            wait: Seconds to wait for the imports to finish.
+        """
+        if self.proc is None:
+            return False
+        if self.proc.poll() is not None:
+            if self.restarts < _MAX_RESTARTS:
+                self.restarts += 1
+                self.start()
+            return False
+        if not self.ready:
+            try:
+                reply = self.replies.get(timeout=wait) if wait > 0 else self.replies.get_nowait()
+            except queue.Empty:
+                return False
+            self.ready = bool(reply and reply.get("ready"))
+            if self.ready:
+                self.own_pid = int(reply["pid"])
+                if self.on_start is not None:
+                    self.on_start(self.own_pid)
+        return self.ready
+
+    def fork_kernel(self, argv: list[str], env: dict[str, str], cwd: str,
+                    folder: str | None) -> ForkedProcess | None:
+        """Ask for a kernel; None when the preloader cannot give one.
+
+        Args:
+            argv: ipykernel arguments (``-f CONNECTION_FILE`` ...), without the interpreter.
+            env: The kernel's environment.
+            cwd: The kernel's working directory.
+            folder: The kernel's own folder in the staging folder (the only part it sees).
+
+        Returns:
+            The kernel's handle, or None.
+        """
+        request = {"kernel": {"argv": argv, "env": env, "cwd": cwd, "folder": folder}}
+        with self.lock:
+            if not self._send(request):
+                return None
+            reply = _next_or_none(self.replies, _REPLY_SECONDS)
+            if not reply or not reply.get("pid"):
+                return None
+            return ForkedProcess(int(reply["pid"]))
+
+    def verify(self, job: dict[str, Any], timeout: float,
+               watch: Callable[[int], bool] | None = None) -> list[dict[str, Any]] | None:
+        """Judge one submission's exports in a confined fork.
+
+        Args:
+            job: ``{"manifest", "secret", "exports"}``: the manifest as data, the course
+                secret, and the folder of validated exports.
+            timeout: Seconds the verification may take.
+            watch: Called with the fork's pid while it runs; returning False stops it (the
+                grader's memory limit).
+
+        Returns:
+            The verdicts as dicts, or None when the fork failed, overran or was stopped.
+        """
+        with self.lock:
+            if not self._send({"verify": job}):
+                return None
+            deadline = time.monotonic() + timeout
+            child: ForkedProcess | None = None
+            while time.monotonic() < deadline:
+                message = _next_or_none(self.replies, 0.2)
+                if message is None:
+                    if self.proc is None or self.proc.poll() is not None:
+                        return None
+                    if child is not None and (child.poll() is not None or
+                                              (watch is not None and not watch(child.pid))):
+                        # Gone or stopped: its verdicts reach the queue within a moment, or never.
+                        child.kill()
+                        message = _next_or_none(self.replies, 1.0)
+                        if message is None or "verdicts" not in message:
+                            return None
+                    else:
+                        continue
+                if "error" in message:
+                    return None
+                if "verdicts" in message:
+                    return list(message["verdicts"])
+                if message.get("pid"):
+                    child = ForkedProcess(int(message["pid"]))
+            if child is not None:
+                child.kill()
+            # Whatever the fork says late belongs to no request: drop it with the preloader.
+            self.restart()
+            return None
+
+    def _send(self, request: dict[str, Any]) -> bool:
+        if not self.alive(wait=_READY_SECONDS) or self.proc is None or self.proc.stdin is None:
+            return False
+        try:
+            self.proc.stdin.write((json.dumps(request) + "\n").encode())
+            self.proc.stdin.flush()
+        except (OSError, ValueError):
+            self.stop()
+            return False
+        return True
+
+    def restart(self) -> None:
+        """Replace the preloader with a fresh one (it imports again)."""
+        self._kill()
+        self.start()
+
+    def stop(self) -> None:
+        """Stop the preloader for good."""
+        self.restarts = _MAX_RESTARTS
+        self._kill()
+
+    def _kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            from autograder.grading.pool import kill_tree
+
+            # The sandboxed process runs in a session of its own below bubblewrap.
+            kill_tree(self.proc.pid)
+            self.proc.wait()
+        self.ready = False
+
+
+def _preloader_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env.pop("AUTOGRADER_EXPORT_DIR", None)
+    env.setdefault("KERAS_BACKEND", "tensorflow")
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    return env
+
+
+def read_messages(stream: IO[bytes], messages: queue.Queue[dict[str, Any] | None]) -> None:
+    """Put each JSON line of a child's stdout on a queue, then None when the stream ends.
+
+    Args:
+        stream: The child's stdout.
+        messages: Where the decoded lines go; lines that are not JSON objects are skipped.
+    """
+    for line in stream:
+        try:
+            message = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(message, dict):
+            messages.put(message)
+    messages.put(None)
+
+
+def _next_or_none(messages: queue.Queue[dict[str, Any] | None],
+                  timeout: float) -> dict[str, Any] | None:
+    try:
+        return messages.get(timeout=timeout)
+    except queue.Empty:
+        return None
+
+
+# --------------------------------------------------------------------------- the preloader
+
+
+def _serve(role: str, limits: Limits, confined: bool) -> int:
+    """Import Keras, then fork one kernel or verification per request until stdin closes."""
+    from autograder.grading import confine
+
+    if confined:
+        confine.leave_root()
+    requests = os.fdopen(os.dup(0), "rb")
+    replies = os.fdopen(os.dup(1), "w", encoding="utf-8")
+    # Forks get /dev/null as stdin and the log (stderr) as stdout, like a normal launch.
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.close(devnull)
+    os.dup2(2, 1)
+    signal.signal(signal.SIGCHLD, _reap)
+
+    import numpy  # noqa: F401
+
+    from autograder.quiet import silence
+
+    silence()
+    import keras  # noqa: F401
+    import sklearn.metrics  # noqa: F401 - the grader's metric checks use it
+
+    if role == "kernels":
+        from ipykernel import kernelapp  # noqa: F401
+    else:
+        import autograder.verify  # noqa: F401
+
+    def say(message: dict[str, Any]) -> None:
+        replies.write(json.dumps(message) + "\n")
+        replies.flush()
+
+    say({"ready": True, "pid": os.getpid()})
+    for line in requests:
+        try:
+            request = json.loads(line)
+            job = request[role if role == "verify" else "kernel"]
+            pid = os.fork()
+        except (ValueError, KeyError, TypeError, OSError) as exc:
+            say({"error": repr(exc)[:300]})
+            continue
+        if pid == 0:
+            requests.close()
+            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+            _child(role, job, limits, confined, say, replies.fileno())
+    return 0
+
+
+def _child(role: str, job: dict[str, Any], limits: Limits, confined: bool,
+           say: Callable[[dict[str, Any]], None], reply_fd: int) -> None:
+    """In a fresh fork: become the confined kernel or verification; never returns."""
+    from autograder.grading import confine
+
+    if role == "verify":
+        def run() -> int:
+            return _run_verification(job, say)
+        keep: tuple[int, ...] = (reply_fd,)
+        folder = None
+    else:
+        def run() -> int:
+            return run_kernel(job, confined=confined)
+        keep = ()
+        folder = job.get("folder")
+
+    def report(pid: int) -> None:
+        say({"pid": pid} if pid else {"error": "the fork could not be confined"})
+
+    if not confined:
+        pid = os.getpid()
+        report(pid)
+        _leave(run())
+    confine.spawn(run, limits=limits, report=report, folder=folder,
+                  hide=os.path.dirname(folder) if folder else None, keep=keep)
+
+
+def _leave(code: int) -> None:
+    """End a fork: exit handlers and flushed streams, as at any exit, then ``os._exit``.
+
+    A normal interpreter exit would then tear down every module, which for a process with
+    TensorFlow loaded costs about 2 s of CPU for nothing; forks skip it, as multiprocessing's
+    forked children do.
+    """
+    import atexit
+
+    try:
+        atexit._run_exitfuncs()
+        sys.stdout.flush()
+        sys.stderr.flush()
+    finally:
+        os._exit(code)
+
+
+def _reap(signum: int, frame: Any) -> None:
+    with contextlib.suppress(ChildProcessError):
+        while os.waitpid(-1, os.WNOHANG)[0] > 0:
+            pass
+
+
+def _run_verification(job: dict[str, Any], say: Callable[[dict[str, Any]], None]) -> int:
+    """Confined: judge one submission's exports and send the verdicts."""
+    try:
+        from autograder.manifest import from_dict
+        from autograder.verify import verify_submission
+
+        manifest = from_dict(job["manifest"], source="the grader's manifest")
+        verdicts = verify_submission(manifest, job["exports"], secret=job.get("secret"))
+        say({"verdicts": [verdict.to_dict() for verdict in verdicts]})
+        return 0
+    except BaseException:  # noqa: BLE001 - no verdicts means the grader records an error
+        import traceback
+
+        traceback.print_exc()
+        return 1
+
+
+def run_kernel(request: dict[str, Any], *, confined: bool) -> int:
+    """Become the kernel jupyter_client asked for; return its exit status.
+
+    Args:
+        request: ``{"argv", "env", "cwd"}`` from the provisioner.
+        confined: The process is confined: it has no parent to watch (it dies with it).
+
+    Returns:
+        The kernel's exit status.
+    """
+    try:
+        os.setsid()
+        os.chdir(request["cwd"])
+        os.environ.clear()
+        os.environ.update(request["env"])
+        argv = list(request["argv"])
+        if confined:
+            os.environ.pop("JPY_PARENT_PID", None)
+        else:
+            os.environ["JPY_PARENT_PID"] = str(os.getppid())
+            argv.append(f"--IPKernelApp.parent_handle={os.getppid()}")
+        import random
+
+        import numpy as np
+
+        random.seed()
+        np.random.seed()
+        from ipykernel import kernelapp
+
+        sys.argv = ["ipykernel_launcher", *argv]
+        kernelapp.launch_new_instance(argv=argv)
+        return 0
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else 1
+    except BaseException:  # noqa: BLE001 - report, then leave whatever happened
+        import traceback
+
+        traceback.print_exc()
+        return 1
+
+
+if __name__ == "__main__":
+    # Started as `python -P -m autograder.grading.preload ROLE LIMITS [--confined]`.
+    role_arg, limits_arg = sys.argv[1], Limits(**json.loads(sys.argv[2]))
+    sys.exit(_serve(role_arg, limits_arg, "--confined" in sys.argv[3:]))

@@ -1,0 +1,85 @@
+"""Lesson 6 runs end to end, and what its prose claims about leakage and overfitting holds.
+
+The lesson executes in a fresh kernel with fewer epochs (``COURSE_EPOCHS``); its figures are read
+back with ``probe`` and each assertion mirrors a sentence of the lesson.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from _lessons import run_lesson
+
+pytestmark = pytest.mark.slow
+
+
+def test_lesson_06_leakage_overfitting(tmp_path: Path) -> None:
+    epochs = 10
+    v = run_lesson("06-leakage-overfitting", tmp_path, epochs=epochs, probe={
+        "leaks": "{k: {s: {m: float(x) for m, x in f.items()} for s, f in p.items()} "
+                 "for k, p in leaks.items()}",
+        "shared": "int(shared)",
+        "split_check_passed": "split_check_passed",
+        "train_acc": "float(long_run['accuracy'][-1])",
+        "val_acc": "float(long_run['val_accuracy'][-1])",
+        "val_loss": "[float(x) for x in long_run['val_loss']]",
+        "long_epochs": "LONG_EPOCHS",
+        "epochs_run": "epochs_run",
+        "stopped_val_losses": "[float(x) for x in short_run['val_loss']]",
+        "restored_val_loss": "float(restored_val_loss)",
+        "short_reference_matches": "short_reference['loss'] == long_run['loss'][:EPOCHS]",
+        "regularised": "{k: [float(x) for x in r['val_loss']] for k, r in regularised.items()}",
+        "rise": "{k: float(x) for k, x in rise_after_minimum.items()}",
+        "final_train_loss": "{k: float(x) for k, x in final_train_loss.items()}",
+        "batch_loss": "{k: [float(x) for x in r['loss']] for k, r in by_batch_size.items()}",
+        "steps": "steps_per_epoch",
+        "regularised_layers": "[type(layer).__name__ for layer in digit_model(dropout=0.5).layers]",
+        "l2_config": "digit_model(l2=1e-3).layers[0].get_config()['kernel_regularizer']",
+    })
+    # Leakage: the mild scaler leak, and three leaks that inflate both figures.
+    leaks = v["leaks"]
+    assert len(leaks) == 4
+    mild = leaks["scaler fitted on all rows"]
+    assert abs(mild["leaky"]["auc"] - mild["honest"]["auc"]) < 0.02, mild
+    assert abs(mild["leaky"]["f1"] - mild["honest"]["f1"]) < 0.05, mild
+    for kind in ("features chosen on all rows", "duplicates across the split",
+                 "feature that leaks the target"):
+        pair = leaks[kind]
+        for metric in ("auc", "f1"):
+            assert pair["leaky"][metric] > pair["honest"][metric], (kind, pair)
+    assert leaks["features chosen on all rows"]["honest"]["auc"] < 0.6  # noise stays noise
+    assert v["shared"] > 0
+    # check_split sees duplicates and the scaler, and cannot see the other two leaks.
+    assert v["split_check_passed"] == {
+        "scaler fitted on all rows": False,
+        "features chosen on all rows": True,
+        "duplicates across the split": False,
+        "feature that leaks the target": True,
+    }
+    # Overfitting: training accuracy far above validation, validation loss rising at the end.
+    assert v["train_acc"] >= 0.99
+    assert v["train_acc"] - v["val_acc"] >= 0.05
+    assert v["val_loss"][-1] > min(v["val_loss"])
+    # The reference for the half-length runs is the long run's first epochs.
+    assert v["short_reference_matches"] is True
+    # Regularisation: L2 and the smaller network rise less after their lowest validation loss.
+    assert v["regularised"]["no regularisation"] == pytest.approx(v["val_loss"])
+    rise = v["rise"]
+    assert rise["no regularisation"] > 0
+    assert rise["L2 1e-3"] < rise["no regularisation"]
+    assert rise["32 units, not 256"] < rise["no regularisation"]
+    assert "Dropout" in v["regularised_layers"]
+    assert v["l2_config"]["config"]["l2"] == pytest.approx(1e-3)
+    # Learning rate: both extremes end with a higher training loss than the middle rate.
+    lr = v["final_train_loss"]
+    assert lr["Adam 1e-4 (small)"] > lr["Adam 3e-3 (above)"]
+    assert lr["Adam 0.1 (large)"] > lr["Adam 3e-3 (above)"]
+    # Batch size: 25 steps per epoch against 1, and the full batch ends with the highest loss.
+    assert v["steps"] == {"batch 4": 25, "batch 16 (above)": 7, "batch 100 (all)": 1}
+    finals = {name: losses[-1] for name, losses in v["batch_loss"].items()}
+    assert all(len(losses) == epochs for losses in v["batch_loss"].values())
+    assert max(finals, key=finals.get) == "batch 100 (all)", finals
+    # EarlyStopping stopped early and restored the best epoch's weights.
+    assert v["epochs_run"] < v["long_epochs"]
+    assert v["restored_val_loss"] == pytest.approx(min(v["stopped_val_losses"]), abs=1e-4)
