@@ -14,7 +14,10 @@ grade cell, which exported name to read and how to judge it:
   the learner's default split, rebuilt by the grader, and ``"@holdout:breast_cancer.x|scaler"``
   that data transformed by the exported scaler ``scaler``. A literal string that starts with
   ``@`` is written ``"@@..."``. ``check_reported_metric`` (grader-side only) compares a figure
-  the learner reported with the same metric computed from their model.
+  the learner reported with the same metric computed from their model. :data:`CHECK_MODULES`
+  is the one registry of checks: each name and the module that defines it (the assignment
+  checks of :mod:`autograder.checks.thresholds`, ``multiclass``, ``multilabel``, ``custom`` and
+  ``leak_scores`` among them).
 
 The manifest is JSON at ``DIR/grader/<assignment>.json``: outside ``source/`` and ``release/`` so
 it never ships to learners, and not in a folder named ``autograder`` because nbgrader runs with

@@ -404,7 +404,8 @@ SUBMISSIONS: dict[str, tuple[dict[str, str], dict[str, str | None]]] = {
     "memory_bomb": ({"shape_answer": SHAPE, "loss_answer": MEMORY_BOMB}, {}),
     "flood": ({"shape_answer": FLOOD, "loss_answer": LOSS}, {}),
     "noise": ({"shape_answer": NOISE + SHAPE, "loss_answer": LOSS, "model_answer": MODEL}, {}),
-    # Kills the process its kernel was forked from (or the worker, for a normal kernel).
+    # Tries to kill the process its kernel was forked from: that process is outside its PID
+    # namespace (getppid() is 0), so kill(0) ends only the kernel's own process group.
     "kill_parent": ({"shape_answer": SHAPE,
                      "loss_answer": "import os, signal\nos.kill(os.getppid(), signal.SIGKILL)"},
                     {}),

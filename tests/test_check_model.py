@@ -262,6 +262,16 @@ def test_probe_is_at_the_scale_the_front_layers_imply():
     assert tokens.x.dtype.kind == "i" and 0 <= tokens.x.min() and tokens.x.max() < 30
 
 
+@pytest.mark.parametrize("metric, noted", [
+    ("accuracy", True), (keras.metrics.BinaryAccuracy(threshold=0.5), False)])
+def test_multi_hot_model_with_the_accuracy_string_gets_a_note(metric, noted):
+    model = binary(5, "sigmoid")
+    model.compile(optimizer="adam", loss="binary_crossentropy", metrics=[metric])
+    res = check_model(model, **MULTI_HOT)
+    assert res.passed, str(res)
+    assert any("categorical accuracy" in note for note in res.details) is noted
+
+
 def test_a_text_model_on_token_ids_passes():
     model = seq(L.Embedding(30, 4), L.GlobalAveragePooling1D(), L.Dense(1, activation="sigmoid"),
                 shape=(12,), loss="binary_crossentropy")

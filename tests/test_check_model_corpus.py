@@ -570,9 +570,12 @@ class Evidence:
         targets[0] = 0  # a row with no label: its argmax is the first label
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            # The metric does not depend on the loss; a wrong loss could stop evaluate().
-            self.model.compile(loss="binary_crossentropy", metrics=["accuracy"], run_eagerly=True)
-            reported = self.model.evaluate(self.data, targets, verbose=0, return_dict=True)
+            # The metric does not depend on the loss, and a wrong loss could stop evaluate():
+            # a copy with the same weights is compiled with the same metrics and a fitting loss.
+            copy = keras.models.clone_model(self.model)
+            copy.set_weights(self.model.get_weights())
+            copy.compile(loss="binary_crossentropy", metrics=["accuracy"], run_eagerly=True)
+            reported = copy.evaluate(self.data, targets, verbose=0, return_dict=True)
         categorical = np.mean(self.outputs.argmax(axis=1) == targets.argmax(axis=1))
         per_label = np.mean((self.outputs > 0.5) == targets)
         return math.isclose(reported["accuracy"], categorical, abs_tol=1e-6) and not math.isclose(
@@ -632,7 +635,7 @@ CLAIMS: dict[str, Callable[[str, Evidence], bool]] = {
         "binary" in ev.loss_name.lower()),
     r"single output unit|one output unit": lambda text, ev: ev.output_shape == "(None, 1)",
     r"compiled with (?!metrics=)": lambda text, ev: ev.stated_loss_is_compiled(text),
-    r'metrics=\["accuracy"\]': lambda text, ev: (
+    r'You compiled with metrics=\["accuracy"\]': lambda text, ev: (
         "accuracy" in ev.model.get_compile_config()["metrics"] and ev.accuracy_is_categorical()),
     r"logits \(unnormalised scores\)": lambda text, ev: (
         not ev.in_unit_interval() or ev.last_activation() == "linear"),

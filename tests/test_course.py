@@ -636,18 +636,9 @@ def test_every_lesson_is_assessed_by_a_graded_task_and_the_course_map_says_which
         assert row is not None, f"the course map has no row for {lesson}"
         for name in names:
             assert f"`{name}`" in row, (lesson, name)
+        # The self-check questions it names are questions of that lesson's quiz.
+        questions = row.split("|")[3]
+        quiz = (REPO / "quizzes" / f"{lesson}.yaml").read_text(encoding="utf-8")
+        for question in re.findall(r"`([a-z0-9-]+)`", questions):
+            assert f"id: {question}\n" in quiz, (lesson, question)
 
-
-def test_graded_choice_questions_do_not_put_every_right_answer_in_one_place() -> None:
-    from autograder.render.nbgrader_source import QuizAnswer
-    from autograder.schema import SingleChoice
-    from solutions import assignments
-
-    positions = [
-        next(i for i, choice in enumerate(part.question.choices) if choice.correct)
-        for assignment in assignments() for part in assignment.parts
-        if isinstance(part, QuizAnswer) and isinstance(part.question, SingleChoice)
-    ]
-    assert len(positions) >= 3
-    assert len(set(positions)) >= 3, positions
-    assert positions.count(0) < len(positions) / 2, positions

@@ -30,6 +30,7 @@ from autograder import export
 from autograder.manifest import CheckSpec, Manifest, ManifestError, answer_task, checks_task
 from autograder.manifest import load as load_manifest
 from autograder.verify import same_answer, verify_submission
+from solutions import MODULES
 
 
 class AlwaysEqual:
@@ -448,7 +449,7 @@ def _rig(release: Path, target: Path) -> None:
 @pytest.mark.slow
 # Its own group: it shares no fixture with the planted course, so xdist may run it alongside.
 @pytest.mark.xdist_group("grading-course")
-@pytest.mark.parametrize("index", [0, 1, 2, 3])
+@pytest.mark.parametrize("index", range(len(MODULES)))
 def test_built_course_is_verified_by_autograder_grade(built_course: object, index: int) -> None:
     from _grading_course import course_env
 

@@ -10,7 +10,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from autograder.checks._inspect import BINARY, CATEGORICAL, REGRESSION, SPARSE, LossInfo
+from autograder.checks._inspect import (
+    BINARY,
+    CATEGORICAL,
+    REGRESSION,
+    SPARSE,
+    LossInfo,
+    rows_sum_to_one,
+)
 from autograder.checks._model_head import (
     BOUNDED,
     LINEAR,
@@ -71,10 +78,6 @@ def _range(head: OutputHead) -> str:
     return f"from {head.values.min():.2f} to {head.values.max():.2f}"
 
 
-def _rows_are_distributions(head: OutputHead) -> bool:
-    return bool(abs(head.values.sum(axis=1) - 1.0).max() <= 1e-3)
-
-
 def activation_problems(head: OutputHead, loss: LossInfo | None, labels: str) -> list[str]:
     """Problems with the output activation, given the loss it is trained with.
 
@@ -104,12 +107,14 @@ def activation_problems(head: OutputHead, loss: LossInfo | None, labels: str) ->
             'activation="sigmoid" on the last layer, one independent probability per label, '
             'with loss="binary_crossentropy".'
         ]
-    if not multi_hot and head.units > 1 and not _rows_are_distributions(head) and (
+    if not multi_hot and head.units > 1 and not rows_sum_to_one(head.values) and (
         head.kind == SIGMOID or (head.kind == BOUNDED and _expects_distribution(loss))
     ):
         cause = (
             "the output layer gives each class an independent (sigmoid) probability"
-            if head.kind == SIGMOID else "so they are not one probability distribution per example"
+            if head.kind == SIGMOID
+            else "they are not one probability distribution per example, which "
+            f"{loss.shown} expects"
         )
         return [
             f"Your {head.units} outputs each lie between 0 and 1, but a row sums to "

@@ -19,6 +19,7 @@ import numpy as np
 
 from autograder import result
 from autograder.checks._inspect import (
+    LossInfo,
     call_model,
     declared_input_shape,
     example_shape_text,
@@ -130,7 +131,8 @@ def _judge(model: Any, shape: tuple[int, ...], num_classes: int, labels: str) ->
         return result.failed(
             CHECK,
             f"Your model returns {len(raw)} outputs, but this task needs a single output with "
-            "one value per class. Keep one output layer.",
+            f"one value per {'label' if labels == MULTI_HOT else 'class'}. Keep one output "
+            "layer.",
         )
     values = np.asarray(raw, dtype=np.float64)
     if not np.all(np.isfinite(values[:probe.data_rows])):
@@ -168,7 +170,7 @@ def _judge(model: Any, shape: tuple[int, ...], num_classes: int, labels: str) ->
 
 def _notes(
     head: OutputHead,
-    loss: Any,
+    loss: LossInfo | None,
     labels: str,
     declared: tuple[int | None, ...] | None,
     shape: tuple[int, ...],

@@ -239,6 +239,9 @@ def _start_kernel() -> int:
 
 
 if __name__ == "__main__":
+    # `python -m` put the start-up folder first on sys.path; a kernel must not import from it.
+    if sys.path and sys.path[0] in ("", os.getcwd()):
+        del sys.path[0]
     if sys.argv[1:] == ["--probe"]:
         sys.exit(_probe())
     if sys.argv[1:] == ["--kernel"]:

@@ -97,7 +97,7 @@ class CourseLayout:
             The folder nbgrader uses.
         """
         name = getattr(self.coursedir, f"{step}_directory")
-        return Path(self.coursedir.format_path(name, student, assignment))
+        return Path(os.path.normpath(self.coursedir.format_path(name, student, assignment)))
 
     def source(self, assignment: str) -> Path:
         """``source/<assignment>/`` (or the course's own layout)."""

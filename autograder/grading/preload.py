@@ -141,7 +141,9 @@ class Preloader:
 
     def start(self) -> None:
         """Start the preloader; it imports in the background while the caller goes on."""
-        argv = [sys.executable, "-P", "-m", "autograder.grading.preload", self.role,
+        # Not `python -P`: IPython honours that flag and would not put a kernel's own folder on
+        # sys.path; the preloader drops its start-up folder itself (see __main__ below).
+        argv = [sys.executable, "-m", "autograder.grading.preload", self.role,
                 json.dumps(self.limits.to_dict())]
         if self.confined:
             argv.append("--confined")
@@ -471,6 +473,9 @@ def run_kernel(request: dict[str, Any], *, confined: bool) -> int:
 
 
 if __name__ == "__main__":
-    # Started as `python -P -m autograder.grading.preload ROLE LIMITS [--confined]`.
+    # Started as `python -m autograder.grading.preload ROLE LIMITS [--confined]`: drop the
+    # start-up folder from sys.path, so kernels see the path a normal kernel sees.
+    if sys.path and sys.path[0] in ("", os.getcwd()):
+        del sys.path[0]
     role_arg, limits_arg = sys.argv[1], Limits(**json.loads(sys.argv[2]))
     sys.exit(_serve(role_arg, limits_arg, "--confined" in sys.argv[3:]))

@@ -174,7 +174,8 @@ class GradingProvisioner(LocalProvisioner):  # type: ignore[misc]
                          cwd: str) -> ForkedProcess:
         """Start a confined kernel with bubblewrap (no preloader: it imports Keras itself)."""
         assert self.stage is not None
-        command = sandbox.command([sys.executable, "-P", "-m", "autograder.grading.confine",
+        # Not `python -P`: IPython honours it and would keep the kernel's folder off sys.path.
+        command = sandbox.command([sys.executable, "-m", "autograder.grading.confine",
                                    "--kernel"], writable=[self.stage])
         self.launcher = subprocess.Popen(command, stdin=subprocess.PIPE,
                                          stdout=subprocess.PIPE, start_new_session=True)

@@ -1,0 +1,96 @@
+"""The sandbox and a kernel's own namespaces, checked from a real confined process."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from autograder.errors import SandboxUnavailable
+from autograder.grading import sandbox
+
+CONFINED = """\
+import json, os, resource, sys
+from autograder.grading import confine
+from autograder.grading.sandbox import Limits
+
+confine.leave_root()
+
+def look():
+    seen = {"uid": os.getuid(), "pid": os.getpid()}
+    try:
+        with open("/tmp/fill", "wb") as handle:
+            for _ in range(16):
+                handle.write(bytes(2**20))
+        seen["scratch"] = "not limited"
+    except OSError as exc:
+        seen["scratch"] = exc.strerror
+    seen["nproc"] = resource.getrlimit(resource.RLIMIT_NPROC)[0]
+    seen["fsize"] = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
+    seen["capabilities"] = [line.split()[1] for line in open("/proc/self/status")
+                            if line.startswith(("CapEff", "CapBnd"))]
+    seen["no_new_privs"] = [line.split()[1] for line in open("/proc/self/status")
+                            if line.startswith("NoNewPrivs")][0]
+    seen["root"] = sorted(os.listdir("/"))
+    seen["folder"] = sorted(os.listdir(sys.argv[1]))
+    seen["beside"] = sorted(os.listdir(os.path.dirname(sys.argv[1])))
+    print(json.dumps(seen), flush=True)
+    return 0
+
+if os.fork() == 0:
+    confine.spawn(look, limits=Limits(scratch_mb=4, processes=64, file_mb=8), report=print,
+                  folder=sys.argv[1], hide=os.path.dirname(sys.argv[1]))
+os.wait()
+"""
+
+
+def test_this_machine_can_confine() -> None:
+    assert sandbox.probe() is None
+
+
+def test_a_confined_process_has_its_limits_and_no_privileges(tmp_path: Path) -> None:
+    from autograder.grading import staging
+
+    base = staging.new_folder(None, "test-sandbox-")
+    try:
+        mine = staging.new_folder(base, "k-")
+        (mine / "notebook.ipynb").write_text("{}")
+        staging.new_folder(base, "k-other-")
+        done = subprocess.run(sandbox.command([sys.executable, "-c", CONFINED, str(mine)],
+                                              writable=[base]),
+                              capture_output=True, text=True, timeout=120, check=False)
+    finally:
+        staging.remove(base)
+    seen = json.loads(done.stdout.strip().splitlines()[-1])
+    assert seen["pid"] == 1
+    assert seen["uid"] == (sandbox.SANDBOX_UID if os.geteuid() == 0 else os.getuid())
+    assert seen["scratch"] == "No space left on device"
+    assert seen["nproc"] == 64 and seen["fsize"] == 8 * 2**20
+    assert seen["capabilities"] == ["0000000000000000", "0000000000000000"]
+    assert seen["no_new_privs"] == "1"
+    # Of the worker's staging folder, only this kernel's own folder is there.
+    assert seen["folder"] == ["notebook.ipynb"] and seen["beside"] == [mine.name]
+    # The root holds the system, the way to the Python environment and to the stage: no more.
+    expected = {"usr", "etc", "dev", "proc", "tmp"}
+    expected |= {name.strip("/") for name in sandbox._USR_LINKS if os.path.lexists(name)}
+    expected |= {Path(path).parts[1] for path in (*sandbox.python_paths(), str(base))}
+    assert set(seen["root"]) == expected
+
+
+def test_the_sandbox_binds_the_python_environment_and_nothing_of_the_course(
+        tmp_path: Path) -> None:
+    command = sandbox.command(["true"], writable=[tmp_path / "stage"])
+    binds = {command[i + 2] for i, arg in enumerate(command) if arg in ("--bind", "--ro-bind")}
+    assert {os.path.realpath(sys.prefix), str(tmp_path / "stage")} <= binds | {sys.prefix}
+    assert str(Path.home()) not in binds and "/" not in binds
+    assert "--unshare-net" in command and "--die-with-parent" in command
+
+
+def test_missing_bubblewrap_is_named(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("AUTOGRADER_BWRAP", str(tmp_path / "no-bwrap"))
+    with pytest.raises(SandboxUnavailable, match="no-bwrap"):
+        sandbox.bwrap_path()
