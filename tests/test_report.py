@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from _grading_course import (
     ASSIGNMENT,
+    BROKEN,
     SUBMISSIONS,
     GradedCourse,
     gradebook_scores,
@@ -45,7 +46,9 @@ def test_csv_has_a_row_per_student_and_a_column_per_question(
         graded_course: GradedCourse, report_dir: Path) -> None:
     with open(report_dir / "scores.csv", newline="") as handle:
         rows = {row["student"]: row for row in csv.DictReader(handle)}
-    assert sorted(rows) == sorted(SUBMISSIONS)
+    # Every submission has a row, the one that was not a notebook included.
+    assert sorted(rows) == sorted([*SUBMISSIONS, BROKEN])
+    assert {row["confinement"] for row in rows.values()} == {"sandbox"}
     gradebook = gradebook_scores(graded_course.path)
     for student, row in rows.items():
         for question in ("shape_test", "loss_test", "model_test"):

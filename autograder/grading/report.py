@@ -39,12 +39,14 @@ class StudentRow:
         scores: Question label -> points earned.
         reason: Why grading did not complete normally, if it did not.
         flagged: Questions whose kernel score disagreed with the verified one.
+        confined: Whether its kernels ran in the sandbox (False after ``--no-sandbox``).
     """
 
     student: str
     scores: dict[str, float] = field(default_factory=dict)
     reason: str = ""
     flagged: list[str] = field(default_factory=list)
+    confined: bool = True
 
     @property
     def total(self) -> float:
@@ -147,6 +149,7 @@ def collect(course_dir: str | Path, assignment: str) -> Report:
         result = results.get(row.student)
         if result:
             row.reason = result.get("reason") or ""
+            row.confined = bool(result.get("confined", True))
             row.flagged = [_label(task["notebook"], task["grade_id"], several)
                            for task in result["tasks"] if task.get("disagrees")]
     try:
@@ -207,12 +210,13 @@ def write_csv(report: Report, path: Path) -> Path:
     with open(path, "w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(["student", *report.questions, "total", "max_total", "reason",
-                         "kernel_disagrees"])
+                         "kernel_disagrees", "confinement"])
         for row in report.rows:
             scores = [f"{row.scores.get(question, 0.0):g}" for question in report.questions]
             writer.writerow([row.student, *scores,
                              f"{row.total:g}", f"{report.max_total:g}", row.reason,
-                             " ".join(row.flagged)])
+                             " ".join(row.flagged),
+                             "sandbox" if row.confined else "none (--no-sandbox)"])
     return path
 
 
@@ -337,5 +341,8 @@ def _print(report: Report, written: Sequence[Path]) -> None:
     flagged = [row.student for row in report.rows if row.flagged]
     if flagged:
         print(f"  kernel and verified scores differ for: {', '.join(flagged)}")
+    unconfined = [row.student for row in report.rows if not row.confined]
+    if unconfined:
+        print(f"  graded without the sandbox (--no-sandbox): {', '.join(unconfined)}")
     for path in written:
         print(f"wrote {path}")
