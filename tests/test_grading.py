@@ -482,3 +482,50 @@ def test_built_course_is_verified_by_autograder_grade(built_course: object, inde
         kernel = sum(task["kernel_score"] or 0.0 for task in found["rigged"]["tasks"])
         assert kernel == total  # the rigged modules fooled every kernel-side check ...
         assert all(task["disagrees"] for task in found["rigged"]["tasks"])  # ... and it shows
+
+
+def test_default_time_limit_follows_the_reference_run_time(tmp_path: Path) -> None:
+    from autograder.grading.layout import CourseLayout
+    from autograder.grading.pool import (
+        DEFAULT_TIMEOUT,
+        TIMEOUT_FACTOR,
+        TIMEOUT_FLOOR,
+        default_timeout,
+    )
+
+    layout = CourseLayout(tmp_path)
+    assert default_timeout(layout, "a1") == DEFAULT_TIMEOUT  # never measured
+    layout.grader().mkdir()
+    timing = layout.grader("a1.timing.json")
+    timing.write_text(json.dumps({"reference_seconds": 4.0}))
+    assert default_timeout(layout, "a1") == TIMEOUT_FLOOR  # a quick reference: the floor
+    timing.write_text(json.dumps({"reference_seconds": 100.0}))
+    assert default_timeout(layout, "a1") == TIMEOUT_FACTOR * 100.0
+    timing.write_text("not json")
+    assert default_timeout(layout, "a1") == DEFAULT_TIMEOUT
+
+
+@pytest.mark.slow
+def test_a_reference_notebook_is_timed_by_running_it(tmp_path: Path) -> None:
+    import nbformat
+
+    from autograder.course import time_reference
+
+    notebook = tmp_path / "ref.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell("import time\ntime.sleep(1.5)")]), notebook)
+    seconds = time_reference(notebook)
+    assert seconds is not None and 1.5 <= seconds < 120
+    nbformat.write(nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell("raise ValueError('broken reference')")]), notebook)
+    assert time_reference(notebook) is None
+
+
+def test_the_course_secret_is_made_once_and_kept(tmp_path: Path) -> None:
+    from autograder.grading.layout import CourseLayout
+    from autograder.grading.pool import read_secret
+
+    layout = CourseLayout(tmp_path)
+    first = read_secret(layout)
+    assert len(first) >= 32 and read_secret(layout) == first
+    assert (layout.secret.stat().st_mode & 0o777) == 0o600

@@ -15,7 +15,7 @@ pytestmark = pytest.mark.slow
 
 
 def test_lesson_06_leakage_overfitting(tmp_path: Path) -> None:
-    epochs = 10
+    epochs = 8
     v = run_lesson("06-leakage-overfitting", tmp_path, epochs=epochs, probe={
         "leaks": "{k: {s: {m: float(x) for m, x in f.items()} for s, f in p.items()} "
                  "for k, p in leaks.items()}",

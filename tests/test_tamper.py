@@ -14,6 +14,7 @@ import nbformat
 import pytest
 from _grading_course import (
     ASSIGNMENT,
+    BROKEN,
     NOTEBOOK,
     SUBMISSIONS,
     TAMPERING,
@@ -33,9 +34,10 @@ def graded_course(tmp_path_factory: pytest.TempPathFactory) -> GradedCourse:
 
 
 def test_every_submission_is_graded(graded_course: GradedCourse) -> None:
-    found = results(graded_course.path)
-    assert sorted(found) == sorted(SUBMISSIONS)
-    assert sorted(gradebook_scores(graded_course.path)) == sorted(SUBMISSIONS)
+    # Every planted submission, and the one that is not a notebook at all.
+    everyone = sorted([*SUBMISSIONS, BROKEN])
+    assert sorted(results(graded_course.path)) == everyone
+    assert sorted(gradebook_scores(graded_course.path)) == everyone
 
 
 @pytest.mark.parametrize("student", TAMPERING)

@@ -9,32 +9,19 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from autograder.verify import Verdict
+
 
 @dataclass(frozen=True)
-class TaskResult:
-    """The verified verdict on one grade cell, beside what the learner's kernel claimed.
+class TaskResult(Verdict):
+    """The verified verdict on one grade cell (see :class:`~autograder.verify.Verdict`), beside
+    what the learner's kernel claimed.
 
     Attributes:
-        notebook: Notebook name without ``.ipynb``.
-        grade_id: nbgrader ``grade_id`` of the grade cell.
-        name: The exported name the grader judged.
-        max_score: Points available.
-        score: Verified points.
-        outcome: ``passed``, ``failed``, ``not attempted`` or ``error``.
-        message: The learner-facing explanation.
         kernel_score: What nbgrader scored in the learner's kernel (None when not known).
-        answer: The learner's answer, for multiple-choice tasks (the report counts them).
     """
 
-    notebook: str
-    grade_id: str
-    name: str
-    max_score: float
-    score: float
-    outcome: str
-    message: str
     kernel_score: float | None = None
-    answer: Any = None
 
     @property
     def disagrees(self) -> bool:
@@ -47,7 +34,7 @@ class TaskResult:
         Returns:
             The fields plus ``disagrees``.
         """
-        return {**asdict(self), "disagrees": self.disagrees}
+        return {**super().to_dict(), "disagrees": self.disagrees}
 
     def __str__(self) -> str:
         return f"{self.notebook}/{self.grade_id}: {self.score:g}/{self.max_score:g} {self.outcome}"
