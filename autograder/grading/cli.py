@@ -22,9 +22,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workers", "-j", type=int, default=None,
                         help="parallel submissions (default: number of cores)")
     parser.add_argument("--timeout", type=float, default=None,
-                        help="wall-time limit per submission in seconds (default: 5 times the "
-                             "reference solution's time measured by build-course, at least "
-                             "120 s; 600 s when it was not measured)")
+                        help="time limit per submission in seconds, counted as its kernels' "
+                             "CPU time per core (default: 5 times the reference solution's "
+                             "time measured by build-course, at least 120 s; 600 s when it was "
+                             "not measured)")
     parser.add_argument("--memory-limit", type=float, default=DEFAULT_MEMORY_MB, metavar="MB",
                         help=f"kernel memory limit per submission in MB "
                              f"(default {DEFAULT_MEMORY_MB}; 0 for none)")

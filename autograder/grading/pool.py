@@ -7,10 +7,12 @@ How a batch runs, and why:
 - **Long-lived workers, one submission at a time each** (:mod:`autograder.grading.worker`).
   Their kernels are confined forks of a preloader (:mod:`autograder.grading.sandbox`), and
   export plain data into a folder the grader created for this run, outside the course.
-- **Limits watched from outside.** The grader polls each worker's process tree: past the wall
-  time limit, when the kernels' own memory (resident memory not shared with the preloader)
-  exceeds the limit, or when the submission's files outgrow the disk limit, the whole tree is
-  killed and the reason recorded. RLIMIT_AS is not used: TensorFlow reserves far more virtual
+- **Limits watched from outside.** The grader polls each worker's process tree: past the time
+  limit, when the kernels' own memory (pages not shared with the preloader) exceeds the limit,
+  or when the submission's files outgrow the disk limit, the whole tree is killed and the reason
+  recorded. The time limit counts the kernels' CPU time, which a busy machine does not inflate,
+  with wall time as a backstop; a worker's own start-up is never counted, so a grade does not
+  depend on how busy the machine is. RLIMIT_AS is not used: TensorFlow reserves far more virtual
   memory than it touches, so an address-space limit kills honest notebooks. Whatever the kernel
   exported before it was stopped is still verified, so work done before a hang keeps its credit.
 - **Verified scores.** A confined verifier (a preloader of the grader's own, which no kernel
@@ -27,6 +29,7 @@ import contextlib
 import json
 import os
 import queue
+import re
 import signal
 import subprocess
 import sys
@@ -51,6 +54,13 @@ TIMEOUT_FACTOR = 5.0
 TIMEOUT_FLOOR = 120.0
 DEFAULT_MEMORY_MB = 4096
 VERIFY_TIMEOUT = 180.0
+# The time limit counts the CPU time of a submission's kernels, which does not grow when the
+# machine is busy; wall time only backs it up (a notebook that sleeps uses no CPU), at this
+# multiple of the limit.
+WALL_BACKSTOP = 3.0
+# How long a new worker may take to import nbgrader and ready its preloader: grader time, never
+# charged to a submission.
+STARTUP_TIMEOUT = 600.0
 # How often the grader reads the kernels' memory and disk use, and how often it looks for new
 # processes under a worker (listing children scans every process on the machine).
 _POLL_SECONDS = 0.2
@@ -144,7 +154,7 @@ def private_bytes(pid: int) -> int:
 
 
 class _Tree:
-    """Memory of a worker and of the processes below it (its kernels)."""
+    """Memory and CPU time of a worker's descendants (its kernels), leaving out preloaders."""
 
     def __init__(self, root_pid: int):
         import psutil
@@ -152,6 +162,27 @@ class _Tree:
         self.root = psutil.Process(root_pid)
         self.children: list[Any] = []
         self.scanned = 0.0
+        # pid -> CPU seconds when last seen: a process that has ended keeps its share.
+        self.cpu_seen: dict[int, float] = {}
+
+    def cpu(self, leave_out: set[int]) -> float:
+        """CPU seconds the descendants have used since this tree was made.
+
+        Args:
+            leave_out: pids of preloaders (their time is the grader's).
+
+        Returns:
+            User plus system seconds, summed over every descendant seen.
+        """
+        import psutil
+
+        for child in self.children:
+            if child.pid in leave_out:
+                continue
+            with contextlib.suppress(psutil.Error):
+                times = child.cpu_times()
+                self.cpu_seen[child.pid] = times.user + times.system
+        return sum(self.cpu_seen.values())
 
     def memory(self, leave_out: set[int]) -> tuple[int, int]:
         """Return (the worker's RSS, its descendants' private memory) in bytes.
@@ -228,6 +259,7 @@ class _Worker:
         if not self.confined:
             command.append("--no-sandbox")
         self.preloaders = set()
+        self.ready = False
         self.proc = subprocess.Popen(command, cwd=self.staging, stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, stderr=self.log, env=env,
                                      start_new_session=True)
@@ -235,19 +267,63 @@ class _Worker:
         threading.Thread(target=read_messages, args=(self.proc.stdout, self.messages),
                          daemon=True).start()
 
+    def wait_ready(self, stopping: threading.Event) -> str | None:
+        """Start the worker if needed and wait, on no submission's clock, until it is ready.
+
+        A new worker imports nbgrader and waits for its preloader to import Keras: tens of
+        seconds on a busy machine, which must never count against a learner's time limit.
+
+        Args:
+            stopping: Set when the batch is being stopped.
+
+        Returns:
+            None when ready, else why not (the submission records it).
+        """
+        if self.proc is None or self.proc.poll() is not None:
+            self.start()
+        deadline = time.monotonic() + STARTUP_TIMEOUT
+        while not self.ready:
+            if stopping.is_set():
+                self.stop()
+                return "interrupted"
+            if time.monotonic() > deadline:
+                self.stop()
+                return "grader error: the grading worker did not start"
+            try:
+                message = self.messages.get(timeout=_POLL_SECONDS)
+            except queue.Empty:
+                continue
+            if message is None:
+                self.stop()
+                return "grader error: the grading worker stopped while starting"
+            if "preloader" in message:
+                self.preloaders.add(int(message["preloader"]))
+            self.ready = self.ready or "ready" in message
+        return None
+
     def request(self, payload: dict[str, Any], timeout: float, memory_bytes: int | None,
                 stopping: threading.Event) -> tuple[dict[str, Any] | None, str | None, int, int]:
         """Send one request and watch the tree until the reply, a limit, or the worker's death.
 
+        Args:
+            payload: The request.
+            timeout: CPU seconds the submission's kernels may use per core they were given;
+                wall time past :data:`WALL_BACKSTOP` times that stops them too.
+            memory_bytes: The kernels' memory limit, or None.
+            stopping: Set when the batch is being stopped.
+
         Returns:
             (reply or None, reason when None, peak kernel memory, peak worker RSS) in bytes.
         """
-        if self.proc is None or self.proc.poll() is not None:
-            self.start()
+        problem = self.wait_ready(stopping)
+        if problem is not None:
+            return None, problem, 0, 0
         assert self.proc is not None and self.proc.stdin is not None
         self.proc.stdin.write((json.dumps(payload) + "\n").encode())
         self.proc.stdin.flush()
-        deadline = time.monotonic() + timeout
+        cores = max(1, int(self.threads.get("TF_NUM_INTRAOP_THREADS") or os.cpu_count() or 1))
+        cpu_limit = timeout * cores
+        deadline = time.monotonic() + WALL_BACKSTOP * timeout
         disk_limit = self.limits.disk_mb * 2**20
         peak_kernel = peak_worker = 0
         tree = _Tree(self.proc.pid)
@@ -278,7 +354,7 @@ class _Worker:
                 if staging.folder_size(self.staging) > disk_limit:
                     self.stop()
                     return None, "disk", peak_kernel, peak_worker
-            if now > deadline:
+            if now > deadline or tree.cpu(self.preloaders) > cpu_limit:
                 self.stop()
                 return None, "timeout", peak_kernel, peak_worker
 
@@ -350,6 +426,12 @@ class _Verifier:
                                    readable=[exports_root] if confined else [], stderr=log)
         self.preloader.start()
 
+    def warm(self, manifest: Any, secret: str) -> None:
+        """Derive the grader-only rows the manifest refers to, in the verifier, once."""
+        datasets = sorted(set(re.findall(r"@holdout:([A-Za-z_]+)",
+                                         json.dumps(manifest.to_dict()))))
+        self.preloader.warm(datasets, secret)
+
     def verify(self, manifest: Any, secret: str, exports: Path) -> list[Any] | None:
         from autograder.verify import Verdict
 
@@ -374,7 +456,9 @@ def grade(course_dir: str | Path, assignment: str, *, workers: int | None = None
         course_dir: The nbgrader course directory (after ``nbgrader generate_assignment``).
         assignment: Assignment name.
         workers: Parallel workers; ``os.cpu_count()`` when None.
-        timeout: Wall-time limit per submission in seconds; None for :func:`default_timeout`.
+        timeout: Time limit per submission in seconds (CPU time of its kernels per core they
+            were given, wall time at :data:`WALL_BACKSTOP` times it); None for
+            :func:`default_timeout`.
         memory_mb: Limit on a submission's kernel memory in MB; None for no limit.
         students: Grade only these students (default: every submission).
         progress: Stream for the progress bar; None for silence.
@@ -416,6 +500,8 @@ def grade(course_dir: str | Path, assignment: str, *, workers: int | None = None
     with open(logs / "verifier.log", "ab") as verifier_log:
         verifier = _Verifier(exports_root, confined=sandboxed, limits=limits,
                              memory_bytes=limit, log=verifier_log)
+        # In a thread: the workers start meanwhile, and the first verification waits for it.
+        threading.Thread(target=verifier.warm, args=(manifest, secret), daemon=True).start()
         try:
             with _stop_on_signals(stopping):
                 results = _run_slots(layout, manifest, secret, todo, count, run, verifier,

@@ -248,6 +248,27 @@ class Preloader:
             self.restart()
             return None
 
+    def warm(self, datasets: Sequence[str], secret: str, timeout: float = _READY_SECONDS) -> bool:
+        """Have a verifier derive the grader-only rows of ``datasets`` before any verification.
+
+        Deriving them costs seconds per dataset; done once here, every verification fork has
+        them already.
+
+        Args:
+            datasets: Dataset names the manifest refers to with ``@holdout:``.
+            secret: The course secret.
+            timeout: Seconds to wait.
+
+        Returns:
+            True once they are derived.
+        """
+        with self.lock:
+            if not datasets or not self._send({"warm": {"datasets": list(datasets),
+                                                         "secret": secret}}):
+                return False
+            reply = _next_or_none(self.replies, timeout)
+            return bool(reply and reply.get("warmed"))
+
     def _send(self, request: dict[str, Any]) -> bool:
         if not self.alive(wait=_READY_SECONDS) or self.proc is None or self.proc.stdin is None:
             return False
@@ -352,6 +373,10 @@ def _serve(role: str, limits: Limits, confined: bool) -> int:
     for line in requests:
         try:
             request = json.loads(line)
+            if role == "verify" and "warm" in request:
+                _warm(request["warm"])
+                say({"warmed": True})
+                continue
             job = request[role if role == "verify" else "kernel"]
             pid = os.fork()
         except (ValueError, KeyError, TypeError, OSError) as exc:
@@ -389,6 +414,14 @@ def _child(role: str, job: dict[str, Any], limits: Limits, confined: bool,
         _leave(run())
     confine.spawn(run, limits=limits, report=report, folder=folder,
                   hide=os.path.dirname(folder) if folder else None, keep=keep)
+
+
+def _warm(job: dict[str, Any]) -> None:
+    """In the verifier: derive the batch's grader-only rows once, so every fork inherits them."""
+    from autograder.holdout import derive
+
+    for name in job.get("datasets", []):
+        derive(name, job["secret"])
 
 
 def _leave(code: int) -> None:

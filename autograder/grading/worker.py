@@ -31,6 +31,8 @@ from autograder.grading.sandbox import Limits
 # so one line of many megabytes would otherwise reach the feedback HTML.
 MAX_OUTPUT_CHARS = 64_000
 KERNEL_MANAGER = "autograder.grading.provisioner.GradingKernelManager"
+# How long the worker waits for its preloader's imports before it takes requests.
+STARTUP_SECONDS = 300.0
 
 
 def serve(course_dir: Path, assignment: str, db_url: str, staging: Path, *, confined: bool,
@@ -72,6 +74,8 @@ def serve(course_dir: Path, assignment: str, db_url: str, staging: Path, *, conf
     provisioner.use(preloader, staging, confined=confined)
     layout = CourseLayout(course_dir)
     api = _nbgrader_api(layout, db_url)
+    # The grader starts a submission's clock only after this: start-up is the grader's time.
+    say({"ready": preloader.alive(wait=STARTUP_SECONDS)})
     for line in requests:
         request = json.loads(line)
         try:
@@ -95,6 +99,11 @@ def _nbgrader_api(layout: CourseLayout, db_url: str) -> Any:
     # Put back grade cells a learner deleted, so their tests (and exports) still run.
     config.OverwriteCells.add_missing_cells = True
     config.Execute.kernel_manager_class = KERNEL_MANAGER
+    # A forked kernel starts in milliseconds; nbclient's defaults (60 s to start, an IOPub wait
+    # of 4 s that raises) are only ever hit on a loaded machine, and then fail the whole
+    # notebook: a grade must not depend on how busy the machine is.
+    config.Execute.startup_timeout = STARTUP_SECONDS
+    config.Execute.iopub_timeout = 60
     return NbGraderAPI(coursedir=CourseDirectory(config=config), config=config)
 
 
