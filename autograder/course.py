@@ -180,7 +180,7 @@ def build_course(root: str | Path, *, force: bool = False, timing: bool = False,
 
     # The solutions import Keras; keep TensorFlow's start-up messages off the instructor's screen.
     silence()
-    from autograder.manifest import manifest_for
+    from autograder.grading.manifest import manifest_for
     from autograder.render.nbgrader_source import render
 
     root = Path(root).expanduser().resolve()

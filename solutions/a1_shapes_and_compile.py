@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import keras
 
-from autograder.manifest import Export
+from autograder.grading.manifest import Export
 from autograder.render.nbgrader_source import (
     Assignment,
     Instructions,

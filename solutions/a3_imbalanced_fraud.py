@@ -15,7 +15,7 @@ import numpy as np
 from sklearn.metrics import fbeta_score, precision_score, recall_score
 from sklearn.model_selection import train_test_split
 
-from autograder.manifest import CheckSpec, Export, Verified
+from autograder.grading.manifest import CheckSpec, Export, Verified
 from autograder.render.nbgrader_source import (
     Assignment,
     GivenCode,

@@ -17,7 +17,7 @@ from sklearn.metrics import average_precision_score
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
 
-from autograder.manifest import CheckSpec, Export, Verified
+from autograder.grading.manifest import CheckSpec, Export, Verified
 from autograder.render.nbgrader_source import (
     Assignment,
     GivenCode,

@@ -13,7 +13,7 @@ import keras
 import numpy as np
 from sklearn.metrics import confusion_matrix
 
-from autograder.manifest import CheckSpec, Export, Verified
+from autograder.grading.manifest import CheckSpec, Export, Verified
 from autograder.render.nbgrader_source import (
     Assignment,
     GivenCode,

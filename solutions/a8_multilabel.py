@@ -12,7 +12,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 
-from autograder.manifest import CheckSpec, Export, Verified
+from autograder.grading.manifest import CheckSpec, Export, Verified
 from autograder.render.nbgrader_source import (
     Assignment,
     GivenCode,

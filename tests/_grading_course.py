@@ -23,7 +23,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from autograder.manifest import CheckSpec, Manifest, answer_task, checks_task
+from autograder.grading.manifest import CheckSpec, Manifest, answer_task, checks_task
 
 ASSIGNMENT = "a1"
 NOTEBOOK = "a1"

@@ -14,8 +14,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from autograder.export import ENV_VAR
-from autograder.manifest import manifest_for, quiz_export_code
+from autograder.grading.export import ENV_VAR
+from autograder.grading.manifest import manifest_for, quiz_export_code
 from autograder.render.nbgrader_source import Assignment, GradeCell, QuizAnswer
 
 
@@ -31,7 +31,7 @@ def export_and_verify(folder: Path, assignment: Assignment,
     Returns:
         The verified score of each grade cell, by grade id.
     """
-    from autograder.verify import verify_submission
+    from autograder.grading.verify import verify_submission
 
     scope = dict(namespace)
     previous = os.environ.get(ENV_VAR)

@@ -195,7 +195,7 @@ def _below(pid: int, seen: set[int]) -> list[int]:
 def _spinning(pid: int) -> bool:
     try:
         proc = psutil.Process(pid)
-        return "preload" in " ".join(proc.cmdline()) and proc.cpu_percent(interval=0.2) > 50
+        return "forkserver" in " ".join(proc.cmdline()) and proc.cpu_percent(interval=0.2) > 50
     except psutil.Error:
         return False
 

@@ -474,7 +474,7 @@ def test_build_course_writes_the_documented_layout(course: CourseLayout) -> None
         tests = [c for c in cells if c.metadata.nbgrader.get("grade")]
         assert len(tests) >= 3, "every assignment gives partial credit over several tests"
         # Every grade cell is re-checked by `autograder grade`, with the same points.
-        from autograder.manifest import load
+        from autograder.grading.manifest import load
 
         manifest = load(course.root, assignment)
         points = {c.metadata.nbgrader.grade_id: c.metadata.nbgrader.points for c in tests}

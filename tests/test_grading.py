@@ -27,9 +27,9 @@ from _grading_course import (
 )
 
 from autograder import export
-from autograder.manifest import CheckSpec, Manifest, ManifestError, answer_task, checks_task
-from autograder.manifest import load as load_manifest
-from autograder.verify import same_answer, verify_submission
+from autograder.grading.manifest import CheckSpec, Manifest, ManifestError, answer_task, checks_task
+from autograder.grading.manifest import load as load_manifest
+from autograder.grading.verify import same_answer, verify_submission
 from solutions import MODULES
 
 
@@ -205,7 +205,7 @@ def test_manifest_errors_name_the_file(tmp_path: Path) -> None:
 
 def _write_grades(db_url: str, student: str, scores: dict[str, float], barrier: object) -> None:
     from autograder.grading import record_grades
-    from autograder.verify import Verdict
+    from autograder.grading.verify import Verdict
 
     verdicts = [Verdict(NOTEBOOK, grade_id, grade_id, 2.0, score, "passed", "")
                 for grade_id, score in scores.items()]
@@ -321,7 +321,7 @@ def test_grade_without_manifest_says_how_to_make_one(tmp_path: Path) -> None:
 
 
 def test_quiz_questions_judge_exported_answers_like_the_quiz(exports: Path) -> None:
-    from autograder.manifest import question_from_data, question_to_data
+    from autograder.grading.manifest import question_from_data, question_to_data
     from autograder.schema import Choice, Mistake, OutputShape, SingleChoice
 
     choice = SingleChoice(id="loss", prompt="Which loss?", hints=(), solution="", choices=(
@@ -341,7 +341,7 @@ def test_quiz_questions_judge_exported_answers_like_the_quiz(exports: Path) -> N
 
 
 def test_manifest_is_derived_from_an_assignment_definition(exports: Path) -> None:
-    from autograder.manifest import Export, Verified, manifest_for, quiz_export_code
+    from autograder.grading.manifest import Export, Verified, manifest_for, quiz_export_code
     from autograder.render.nbgrader_source import Assignment, QuizAnswer
     from autograder.schema import Choice, SingleChoice
 

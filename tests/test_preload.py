@@ -21,9 +21,9 @@ from nbclient.exceptions import CellTimeoutError
 
 from autograder import export
 from autograder.grading import provisioner, staging
+from autograder.grading.manifest import Manifest, answer_task
 from autograder.grading.preload import Preloader
-from autograder.manifest import Manifest, answer_task
-from autograder.verify import verify_submission
+from autograder.grading.verify import verify_submission
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("preload")]
 

@@ -27,10 +27,10 @@ from typing import Any
 
 import numpy as np
 
-from autograder import export as exporting
 from autograder import result
 from autograder.checks._inspect import short_error
 from autograder.checks.rows import is_figure
+from autograder.grading import export as exporting
 from autograder.quiet import no_stderr
 from autograder.result import CheckResult
 

@@ -5,10 +5,12 @@ One module per concern; :func:`grade` (in :mod:`autograder.grading.pool`) is the
 - :mod:`~autograder.grading.layout`: where a course keeps its parts (on nbgrader's
   ``CourseDirectory``);
 - :mod:`~autograder.grading.sandbox` and :mod:`~autograder.grading.confine`: the confinement;
-- :mod:`~autograder.grading.preload`: processes forked from a preloader that imported Keras;
+- :mod:`~autograder.grading.preload` and :mod:`~autograder.grading.forkserver`: processes
+  forked from a preloader that imported Keras;
 - :mod:`~autograder.grading.provisioner` and :mod:`~autograder.grading.staging`: how a kernel
   is started, what it sees, and how its exports leave;
-- :mod:`~autograder.grading.worker` and :mod:`~autograder.grading.pool`: the batch;
+- :mod:`~autograder.grading.worker`, :mod:`~autograder.grading.watch` and
+  :mod:`~autograder.grading.pool`: the batch;
 - :mod:`~autograder.grading.gradebook`, :mod:`~autograder.grading.results`: what is recorded;
 - :mod:`~autograder.grading.report`: ``autograder report``.
 
@@ -22,8 +24,8 @@ from typing import Any
 
 _EXPORTS = {
     "grade": "autograder.grading.pool",
-    "thread_env": "autograder.grading.pool",
-    "THREAD_ENV_VARS": "autograder.grading.pool",
+    "thread_env": "autograder.grading.watch",
+    "THREAD_ENV_VARS": "autograder.grading.watch",
     "default_timeout": "autograder.grading.pool",
     "record_grades": "autograder.grading.gradebook",
     "SubmissionResult": "autograder.grading.results",

@@ -60,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"No submissions of {args.assignment} in "
               f"{layout.step('submitted', '*', args.assignment).parent}.", file=sys.stderr)
         return 0
-    from autograder.manifest import ManifestError
+    from autograder.grading.manifest import ManifestError
 
     try:
         results = grade(layout.root, args.assignment, workers=args.workers,

@@ -222,7 +222,7 @@ def _probe() -> int:
 
 def _start_kernel() -> int:
     """Start one confined kernel (no preloader): read its request from stdin, write its pid."""
-    from autograder.grading.preload import run_kernel
+    from autograder.grading.forkserver import run_kernel
 
     leave_root()
     request = json.loads(sys.stdin.readline())

@@ -24,10 +24,10 @@ from pathlib import Path
 from typing import Any
 
 from autograder.grading.layout import CourseLayout
+from autograder.grading.manifest import Manifest, ManifestError
+from autograder.grading.manifest import load as load_manifest
 from autograder.grading.results import load_results
-from autograder.manifest import Manifest, ManifestError
-from autograder.manifest import load as load_manifest
-from autograder.verify import same_answer
+from autograder.grading.verify import same_answer
 
 
 @dataclass

@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from autograder.verify import Verdict
+from autograder.grading.verify import Verdict
 
 
 @dataclass(frozen=True)

@@ -176,7 +176,7 @@ def model_check_cell(
     Raises:
         ValueError: When no export is a model.
     """
-    from autograder.manifest import CheckSpec, Verified
+    from autograder.grading.manifest import CheckSpec, Verified
 
     model = next((export for export in exports if export.function == "model"), None)
     if model is None:
@@ -353,7 +353,7 @@ def _quiz_cells(part: QuizAnswer) -> list[nbformat.NotebookNode]:
         f"from autograder.schema import {', '.join(imports)}\n\n"
         f"check_answer({literal}, {part.variable}).assert_passed();"
     )
-    from autograder.manifest import quiz_export_code
+    from autograder.grading.manifest import quiz_export_code
 
     visible = (
         f"assert {part.variable!r} in globals(), "

@@ -1,0 +1,495 @@
+"""Re-check a submission outside the learner's kernel, on plain data only.
+
+The grader calls :func:`verify_submission` in its own process, one that never ran learner code.
+It reads the export folder written by :mod:`autograder.export` and judges every task of the
+manifest from scratch:
+
+- answers are read with :mod:`json` and their types checked again (the kernel side may have been
+  skipped or patched), then compared with the manifest's expected answer by value *and* type
+  (``True`` is not ``1``);
+- models are loaded with ``keras.saving.load_model(path, safe_mode=True)``, which refuses
+  Lambda layers' code, and checked with the registered checks on the grader-only rows
+  (:func:`autograder.data.load_holdout`);
+- arrays come from ``.npz`` files read with ``allow_pickle=False``; scalers are rebuilt from
+  their fitted statistics.
+
+A missing, rejected or unreadable export scores 0 with a message saying why, so a submission
+that tampers with the kernel-side checks can never score more than an empty one.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from autograder.grading.export import SCALERS
+from autograder.grading.manifest import Manifest, Task
+from autograder.result import Outcome
+
+# A .keras file is a zip archive; refuse anything larger before unzipping it.
+MAX_MODEL_BYTES = 200 * 1024 * 1024
+MAX_JSON_BYTES = 5 * 1024 * 1024
+MAX_ARRAYS_BYTES = 500 * 1024 * 1024
+
+
+class ExportProblem(Exception):
+    """An export is missing, rejected in the kernel, or unreadable; the message says which."""
+
+    def __init__(self, message: str, outcome: Outcome = Outcome.ERROR):
+        super().__init__(message)
+        self.outcome = outcome
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The grader's own verdict on one task.
+
+    Attributes:
+        notebook: Notebook name.
+        grade_id: The grade cell's id.
+        name: The exported name.
+        max_score: Points available.
+        score: Points earned, verified.
+        outcome: ``passed``, ``failed``, ``not attempted`` or ``error`` (see :class:`Outcome`).
+        message: Why, in words an instructor can pass on.
+        answer: For answer tasks, the exported answer as plain data (None otherwise or if absent).
+    """
+
+    notebook: str
+    grade_id: str
+    name: str
+    max_score: float
+    score: float
+    outcome: str
+    message: str
+    answer: Any = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return JSON-ready data.
+
+        Returns:
+            A dict of the fields.
+        """
+        return dict(self.__dict__)
+
+
+class Exports:
+    """Safe readers for one submission's export folder."""
+
+    def __init__(self, folder: str | Path):
+        """Open an export folder.
+
+        Args:
+            folder: The folder the kernel wrote to (it may be missing: nothing was exported).
+        """
+        self.folder = Path(folder)
+        self._models: dict[str, Any] = {}
+        # The course secret, when the grader judges on rows derived from it.
+        self.secret: str | None = None
+
+    def _file(self, filename: str, limit: int) -> Path | None:
+        path = self.folder / filename
+        # A symlink could point the grader at any file on the machine; only regular files count.
+        if path.is_symlink() or not path.is_file():
+            return None
+        if path.stat().st_size > limit:
+            raise ExportProblem(f"{filename} is larger than {limit // (1024 * 1024)} MB.")
+        return path
+
+    def _rejection(self, name: str, what: str) -> ExportProblem:
+        path = self._file(f"rejected-{name}.json", MAX_JSON_BYTES)
+        if path is not None:
+            record = _read_json(path)
+            reason = record.get("rejected") if isinstance(record, dict) else None
+            if isinstance(reason, str):
+                return ExportProblem(f"Your {what} `{name}` could not be handed to the grader: "
+                                     f"{reason[:300]}.", Outcome.FAILED)
+        return ExportProblem(f"No {what} `{name}` reached the grader: the grade cell that hands "
+                             f"it over did not run to that point.", Outcome.NOT_ATTEMPTED)
+
+    def answer(self, name: str) -> Any:
+        """Read an exported answer.
+
+        Args:
+            name: The answer's name.
+
+        Returns:
+            The plain value.
+
+        Raises:
+            ExportProblem: Missing, rejected in the kernel, or not plain data.
+        """
+        return self._record(f"answer-{name}.json", name, "answer")
+
+    def scaler(self, name: str) -> Any:
+        """Rebuild an exported scikit-learn scaler (None when the learner used none).
+
+        Args:
+            name: The scaler's name.
+
+        Returns:
+            A fitted scaler, or None.
+
+        Raises:
+            ExportProblem: Missing, rejected, or not a known scaler.
+        """
+        data = self._record(f"scaler-{name}.json", name, "scaler", allow_objects=True)
+        if data is None:
+            return None
+        return _rebuild_scaler(data, name)
+
+    def model(self, name: str) -> Any:
+        """Load an exported model with ``safe_mode=True`` (cached per folder).
+
+        Args:
+            name: The model's name.
+
+        Returns:
+            The Keras model.
+
+        Raises:
+            ExportProblem: Missing, rejected, or not loadable safely.
+        """
+        if name in self._models:
+            return self._models[name]
+        path = self._file(f"model-{name}.keras", MAX_MODEL_BYTES)
+        if path is None:
+            raise self._rejection(name, "model")
+        from autograder.quiet import no_stderr
+
+        with no_stderr():
+            import keras
+
+            try:
+                loaded = keras.saving.load_model(path, safe_mode=True)
+            except Exception as exc:  # noqa: BLE001 - any file the learner made may fail to load
+                raise ExportProblem(
+                    f"Your model `{name}` was saved, but the grader could not load it safely "
+                    f"({type(exc).__name__}: {str(exc)[:200]}). Lambda layers and custom classes "
+                    f"cannot be loaded with safe_mode; use built-in Keras layers.",
+                    Outcome.FAILED,
+                ) from None
+        self._models[name] = loaded
+        return loaded
+
+    def arrays(self, name: str) -> dict[str, Any]:
+        """Read an exported bundle of numeric arrays.
+
+        Args:
+            name: The bundle's name.
+
+        Returns:
+            Array name -> numpy array.
+
+        Raises:
+            ExportProblem: Missing, rejected, or not readable without pickles.
+        """
+        import numpy as np
+
+        path = self._file(f"arrays-{name}.npz", MAX_ARRAYS_BYTES)
+        if path is None:
+            raise self._rejection(name, "arrays")
+        try:
+            with np.load(path, allow_pickle=False) as bundle:
+                return {key: bundle[key] for key in bundle.files}
+        except Exception as exc:  # noqa: BLE001
+            raise ExportProblem(f"The arrays `{name}` could not be read: {exc}.") from None
+
+    def _record(self, filename: str, name: str, what: str, allow_objects: bool = False) -> Any:
+        path = self._file(filename, MAX_JSON_BYTES)
+        if path is None:
+            raise self._rejection(name, what)
+        record = _read_json(path)
+        if not isinstance(record, dict):
+            raise ExportProblem(f"The exported {what} `{name}` is malformed.")
+        if "rejected" in record:
+            reason = str(record["rejected"])[:300]
+            raise ExportProblem(f"Your {what} `{name}` is not plain data ({reason}), so it "
+                                f"cannot be graded. Assign a str, number, bool, list or tuple.",
+                                Outcome.FAILED)
+        if "value" not in record:
+            raise ExportProblem(f"The exported {what} `{name}` is malformed.")
+        value = record["value"]
+        if not allow_objects and not _is_plain(value):
+            raise ExportProblem(f"The exported {what} `{name}` is not plain data.", Outcome.FAILED)
+        return value
+
+
+def verify_submission(manifest: Manifest, export_folder: str | Path, *,
+                      secret: str | None = None) -> list[Verdict]:
+    """Judge every task of a manifest from one submission's exports.
+
+    Args:
+        manifest: The assignment's manifest.
+        export_folder: The submission's export folder.
+        secret: The course secret: ``@holdout:`` references then mean the grader-only rows
+            derived from it (:func:`autograder.holdout.derive`), which no learner can rebuild.
+            Without it they mean the package's fixed reserve rows.
+
+    Returns:
+        One verdict per task, in manifest order.
+    """
+    exports = Exports(export_folder)
+    exports.secret = secret
+    verdicts = [verify_task(task, exports) for task in manifest.tasks]
+    if exports._models:
+        # Free the graphs of this submission before the next one reuses the process.
+        import keras
+
+        keras.backend.clear_session()
+    return verdicts
+
+
+def verify_task(task: Task, exports: Exports) -> Verdict:
+    """Judge one task.
+
+    Args:
+        task: The task.
+        exports: The submission's exports.
+
+    Returns:
+        The verdict; never raises for anything a submission can cause.
+    """
+    if task.kind == "answer":
+        return _verify_answer(task, exports)
+    return _verify_checks(task, exports)
+
+
+def same_answer(given: Any, expected: Any, *, tolerance: float | None = None,
+                casefold: bool = False) -> bool:
+    """Compare two plain values by type and value.
+
+    Args:
+        given: The learner's answer (plain data).
+        expected: The right answer (plain data).
+        tolerance: Absolute tolerance for numbers (None: numbers must be equal).
+        casefold: Compare strings ignoring case and surrounding whitespace.
+
+    Returns:
+        True when they match. ``bool`` never matches a number, a string never matches a number.
+    """
+    if isinstance(expected, bool) or isinstance(given, bool):
+        return type(given) is type(expected) and given == expected
+    if isinstance(expected, int | float) and isinstance(given, int | float):
+        if tolerance is None:
+            return given == expected
+        return math.isclose(given, expected, rel_tol=0.0, abs_tol=tolerance)
+    if isinstance(expected, str) and isinstance(given, str):
+        if casefold:
+            return given.strip().casefold() == expected.strip().casefold()
+        return given == expected
+    if isinstance(expected, list) and isinstance(given, list):
+        return len(given) == len(expected) and all(
+            same_answer(a, b, tolerance=tolerance, casefold=casefold)
+            for a, b in zip(given, expected, strict=True))
+    return given is None and expected is None
+
+
+def _verify_answer(task: Task, exports: Exports) -> Verdict:
+    try:
+        given = exports.answer(task.name)
+    except ExportProblem as problem:
+        return _verdict(task, 0.0, problem.outcome, str(problem))
+    if task.question is not None:
+        return _verify_question(task, given)
+    if same_answer(given, task.expected, tolerance=task.tolerance, casefold=task.casefold):
+        return _verdict(task, task.points, Outcome.PASSED, f"`{task.name}` is right.", given)
+    return _verdict(task, 0.0, Outcome.FAILED,
+                    f"`{task.name}` = {_short(given)} is not the expected answer.", given)
+
+
+def _verify_question(task: Task, given: Any) -> Verdict:
+    from autograder.checks.answers import check_answer
+    from autograder.grading.manifest import question_from_data
+
+    try:
+        result = check_answer(question_from_data(task.question or {}), given)
+    except Exception as exc:  # noqa: BLE001 - a malformed manifest must not stop the batch
+        return _verdict(task, 0.0, Outcome.ERROR, f"The question could not be judged: {exc}.",
+                        given)
+    score = task.points * max(0.0, min(1.0, float(result.fraction)))
+    return _verdict(task, round(score, 6), result.outcome, str(result), given)
+
+
+def _registered_check(name: str) -> Any:
+    # One registry: the manifest names each check's module (validated when it was loaded).
+    import importlib
+
+    from autograder.grading.manifest import CHECK_MODULES
+
+    return getattr(importlib.import_module(CHECK_MODULES[name]), name)
+
+
+def _verify_checks(task: Task, exports: Exports) -> Verdict:
+    fractions: list[float] = []
+    messages: list[str] = []
+    worst = Outcome.PASSED
+    for spec in task.checks:
+        try:
+            args = [_resolve(value, exports) for value in spec.args]
+            kwargs = {key: _resolve(value, exports) for key, value in spec.kwargs.items()}
+        except ExportProblem as problem:
+            return _verdict(task, 0.0, problem.outcome, str(problem))
+        check = _registered_check(spec.check)
+        try:
+            result = check(*args, **kwargs)
+            fraction = max(0.0, min(1.0, float(result.fraction)))
+            outcome, message = result.outcome, str(result)
+        except Exception as exc:  # noqa: BLE001 - a broken model must not stop the batch
+            fraction, outcome = 0.0, Outcome.ERROR
+            message = f"{spec.check} could not run: {type(exc).__name__}: {str(exc)[:200]}"
+        fractions.append(fraction)
+        messages.append(message)
+        if outcome is not Outcome.PASSED and worst is Outcome.PASSED:
+            worst = outcome
+    score = task.points * sum(fractions) / len(fractions)
+    return _verdict(task, round(score, 6), worst, "\n".join(messages))
+
+
+def check_reported_metric(reported: Any, model: Any, x: Any, y: Any, *, metric: str,
+                          threshold: Any = 0.5, tolerance: float = 0.01) -> Any:
+    """Check a figure the learner reported against the same metric computed by the grader.
+
+    Args:
+        reported: The learner's figure (plain data).
+        model: The learner's model.
+        x: Features the figure was computed on.
+        y: Labels.
+        metric: Name of a figure of :func:`autograder.check_metrics` (``"precision"`` ...).
+        threshold: Decision threshold of a binary model.
+        tolerance: Largest accepted absolute difference.
+
+    Returns:
+        A :class:`autograder.result.CheckResult`.
+    """
+    from autograder import check_metrics
+    from autograder.result import failed, passed
+
+    name = "check_reported_metric"
+    if type(reported) not in (int, float) or type(threshold) not in (int, float):
+        return failed(name, f"Your {metric} figure must be a plain number, not "
+                            f"{type(reported).__name__}.")
+    actual = check_metrics(model, x, y, threshold=float(threshold)).metrics.get(metric)
+    if actual is None:
+        return failed(name, f"The grader could not compute {metric} for your model.")
+    if abs(float(reported) - float(actual)) <= tolerance:
+        return passed(name, f"Your reported {metric} {reported:.4f} matches the grader's "
+                            f"{actual:.4f}.")
+    return failed(name, f"Your reported {metric} is {reported:.4f}, but {metric} computed from "
+                        f"your model at your threshold is {actual:.4f}.")
+
+
+def _resolve(value: Any, exports: Exports) -> Any:
+    # "@name" -> export, "@name.key" -> array, "@holdout:dataset.x" -> grader-only data.
+    if isinstance(value, list):
+        return [_resolve(item, exports) for item in value]
+    if not isinstance(value, str) or not value.startswith("@"):
+        return value
+    if value.startswith("@@"):
+        return value[1:]
+    if "|" in value:
+        # "@holdout:breast_cancer.x|scaler": the learner's exported scaler, rebuilt from its
+        # statistics, transforms the grader's data.
+        data, _, scaler_name = value.partition("|")
+        scaler = exports.scaler(scaler_name)
+        array = _resolve(data, exports)
+        return array if scaler is None else scaler.transform(array)
+    reference = value[1:]
+    if reference.startswith(("holdout:", "dataset:")):
+        from autograder.data import load, load_holdout
+
+        source, _, rest = reference.partition(":")
+        dataset, _, part = rest.partition(".")
+        # The grader rebuilds the learner's split itself rather than trusting exported arrays.
+        if source == "holdout" and exports.secret:
+            from autograder.holdout import derive
+
+            found = derive(dataset, exports.secret)
+        else:
+            found = load_holdout(dataset) if source == "holdout" else load(dataset)
+        return getattr(found, part or "x")
+    name, _, key = reference.partition(".")
+    if key:
+        bundle = exports.arrays(name)
+        if key not in bundle:
+            raise ExportProblem(f"The arrays `{name}` have no `{key}`.", Outcome.FAILED)
+        return bundle[key]
+    first: ExportProblem | None = None
+    for reader in (exports.model, exports.scaler, exports.answer):
+        try:
+            return reader(name)
+        except ExportProblem as problem:
+            if problem.outcome is not Outcome.NOT_ATTEMPTED:
+                raise
+            first = first or problem
+    assert first is not None
+    raise first
+
+
+def _rebuild_scaler(data: Any, name: str) -> Any:
+    if not isinstance(data, dict) or data.get("class") not in SCALERS:
+        raise ExportProblem(f"The scaler `{name}` is not one of {', '.join(SCALERS)}.",
+                            Outcome.FAILED)
+    import numpy as np
+    from sklearn import preprocessing
+
+    scaler = getattr(preprocessing, data["class"])()
+    fitted = data.get("fitted")
+    if not isinstance(fitted, dict) or not fitted:
+        raise ExportProblem(f"The scaler `{name}` was never fitted.", Outcome.FAILED)
+    width = 0
+    for attribute, values in fitted.items():
+        if not _is_plain(values) or not attribute.endswith("_"):
+            raise ExportProblem(f"The scaler `{name}` is malformed.")
+        array = np.asarray(values, dtype=np.float64)
+        setattr(scaler, attribute, array if array.ndim else array.item())
+        width = max(width, array.size if array.ndim else 0)
+    scaler.n_features_in_ = width
+    return scaler
+
+
+def _read_json(path: Path) -> Any:
+    def refuse(constant: str) -> Any:
+        raise ValueError(constant)
+
+    try:
+        return json.loads(path.read_text(encoding="utf-8"), parse_constant=refuse)
+    except (ValueError, UnicodeDecodeError):
+        raise ExportProblem(f"{path.name} is not valid JSON.") from None
+
+
+def _is_plain(value: Any, depth: int = 0) -> bool:
+    if value is None or type(value) in (bool, int, str):
+        return True
+    if type(value) is float:
+        return math.isfinite(value)
+    if type(value) is list and depth < 8:
+        return all(_is_plain(item, depth + 1) for item in value)
+    return False
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _verdict(task: Task, score: float, outcome: Outcome, message: str,
+             answer: Any = None) -> Verdict:
+    return Verdict(task.notebook, task.grade_id, task.name, task.points, float(score),
+                   outcome.value, message, answer)
+
+
+def verdicts_by_cell(verdicts: Sequence[Verdict]) -> Mapping[tuple[str, str], Verdict]:
+    """Index verdicts by (notebook, grade_id).
+
+    Args:
+        verdicts: Verdicts of one submission.
+
+    Returns:
+        A mapping from (notebook, grade_id) to the verdict.
+    """
+    return {(verdict.notebook, verdict.grade_id): verdict for verdict in verdicts}
