@@ -36,7 +36,7 @@ lab: notebooks
 
 test: $(STAMP)
 	$(BIN)/ruff check autograder tests solutions benchmarks
-	$(BIN)/python -m pytest -n $(JOBS) --dist loadgroup $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(JOBS) --dist loadgroup --durations=25 $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check autograder tests solutions benchmarks

@@ -28,8 +28,9 @@ from autograder.schema import Choice, SingleChoice
 NAME = "a8_multilabel"
 LABELS = 5
 K = 2
-# Per-label thresholds tuned on validation give a macro F1 of 0.72-0.74 on the grader's 600
-# documents (two seeds); 0.5 everywhere gives about 0.70 and flagging every topic 0.56.
+# Per-label thresholds tuned on validation give a macro F1 of 0.72-0.74 on the 600 reserve
+# documents (two seeds), and pass on the documents derived from three course secrets; 0.5
+# everywhere gives about 0.70 and flagging every topic 0.56.
 MIN_MACRO_F1 = 0.68
 EPOCHS = 15
 

@@ -466,7 +466,7 @@ def test_built_course_is_verified_by_autograder_grade(built_course: object, inde
     _rig(layout.release(name), layout.submitted("rigged", name))
     done = subprocess.run(
         [str(Path(sys.executable).parent / "autograder"), "grade", str(layout.root), name,
-         "--workers", "2"], capture_output=True, text=True, env=course_env(), check=False)
+         "--workers", "1"], capture_output=True, text=True, env=course_env(), check=False)
     assert done.returncode == 0, done.stderr[-2000:]
     found = {result["student"]: result for result in load_results(layout.root, name)}
     total = sum(task.points for task in manifest.tasks)

@@ -30,7 +30,7 @@ import sys
 from collections.abc import Callable
 from typing import NoReturn
 
-from autograder.grading.sandbox import SANDBOX_GID, SANDBOX_UID, Limits
+from autograder.grading.sandbox import SANDBOX_GID, SANDBOX_UID, Limits, python_paths
 
 _CLONE_NEWNS = 0x00020000
 _CLONE_NEWUTS = 0x04000000
@@ -96,16 +96,26 @@ def _enter_namespaces(limits: Limits, folder: str | None, hide: str | None) -> N
     with open("/proc/self/gid_map", "w") as out:
         out.write(f"{gid} {gid} 1\n")
     _mount("none", "/", None, _MS_REC | _MS_PRIVATE, None)
-    _mount("tmpfs", "/tmp", "tmpfs", _MS_NOSUID | _MS_NODEV,
-           f"size={limits.scratch_mb}m,mode=0700,uid={uid},gid={gid}")
+    # A fresh /tmp, keeping visible what lives below it: the Python environment of a checkout
+    # under /tmp, or the staging folder when the system's temporary folder holds it.
+    visible = [path for path in (*python_paths(), hide or folder) if path]
+    _cover("/tmp", visible, f"size={limits.scratch_mb}m,mode=0700,uid={uid},gid={gid}")
     os.makedirs("/tmp/home", mode=0o700, exist_ok=True)
-    if folder and hide and folder.startswith(hide.rstrip("/") + "/"):
+    if folder and hide:
         # Cover the worker's whole staging folder, then put back only this kernel's part.
-        own = os.open(folder, os.O_PATH | os.O_DIRECTORY)
-        _mount("tmpfs", hide, "tmpfs", _MS_NOSUID | _MS_NODEV, "size=1m,mode=0755")
-        os.makedirs(folder, exist_ok=True)
-        _mount(f"/proc/self/fd/{own}", folder, None, _MS_BIND | _MS_REC, None)
-        os.close(own)
+        _cover(hide, [folder], "size=1m,mode=0755")
+
+
+def _cover(target: str, keep: list[str], options: str) -> None:
+    """Mount a fresh tmpfs on ``target``, then bind back those of ``keep`` that were below it."""
+    below = [path for path in keep if path.startswith(target.rstrip("/") + "/")
+             and os.path.isdir(path)]
+    handles = [(path, os.open(path, os.O_PATH | os.O_DIRECTORY)) for path in below]
+    _mount("tmpfs", target, "tmpfs", _MS_NOSUID | _MS_NODEV, options)
+    for path, handle in handles:
+        os.makedirs(path, exist_ok=True)
+        _mount(f"/proc/self/fd/{handle}", path, None, _MS_BIND | _MS_REC, None)
+        os.close(handle)
 
 
 def _close_inherited(keep: tuple[int, ...], upto: int) -> None:
@@ -234,8 +244,10 @@ def _start_kernel() -> int:
         replies.write(json.dumps({"pid": pid} if pid else {"error": "not confined"}) + "\n")
         replies.flush()
 
-    # bubblewrap bound only this kernel's stage: there is nothing beside it to hide.
-    spawn(lambda: run_kernel(request, confined=True), limits=Limits(), report=report)
+    # bubblewrap bound only this kernel's stage: there is nothing beside it to hide, but it must
+    # stay visible when it lies below /tmp.
+    spawn(lambda: run_kernel(request, confined=True), limits=Limits(), report=report,
+          folder=request.get("folder"))
 
 
 if __name__ == "__main__":

@@ -42,26 +42,61 @@ _START_SECONDS = 60.0
 
 
 class _Settings:
-    """What the process that grades (a worker, or nbgrader itself) told its kernels' launcher."""
+    """What the process that grades (a worker, or nbgrader itself) told its kernels' launcher.
+
+    Attributes:
+        preloader: Where kernels fork from; None starts each one with bubblewrap directly.
+        staging: Where stages go; None for :func:`~autograder.grading.staging.stage_root`.
+        confined: Confine kernels (False only for ``--no-sandbox``).
+        lazy: Start a preloader of this process's own at its first kernel (plain
+            ``nbgrader autograde``, the formgrader), so that every later kernel forks.
+    """
 
     preloader: Preloader | None = None
     staging: Path | None = None
     confined: bool = True
+    lazy: bool = True
 
 
 SETTINGS = _Settings()
 
 
-def use(preloader: Preloader | None, staging_folder: Path | None, *, confined: bool) -> None:
+def use(preloader: Preloader | None, staging_folder: Path | None, *, confined: bool,
+        lazy: bool = False) -> None:
     """Set how this process's grading kernels start.
 
     Args:
-        preloader: The worker's preloader of role ``kernels``; None starts each kernel fresh.
+        preloader: The worker's preloader of role ``kernels``; None starts each kernel fresh
+            (or from a preloader of this process's own, when ``lazy``).
         staging_folder: Where stages go (one worker's folder); None for :func:`stage_root`.
         confined: Confine kernels (False only for ``--no-sandbox``).
+        lazy: Start a preloader at the first kernel when ``preloader`` is None.
     """
-    SETTINGS.preloader, SETTINGS.staging, SETTINGS.confined = (
-        preloader, staging_folder, confined)
+    SETTINGS.preloader, SETTINGS.staging, SETTINGS.confined, SETTINGS.lazy = (
+        preloader, staging_folder, confined, lazy)
+
+
+def _own_preloader() -> Preloader | None:
+    """The preloader of a process that grades without a worker (plain ``nbgrader``).
+
+    Started at the first confined kernel; that kernel starts with bubblewrap directly while the
+    preloader imports, and every later kernel forks from it. It dies with this process.
+    """
+    if SETTINGS.preloader is None and SETTINGS.lazy and SETTINGS.confined:
+        import atexit
+
+        folder = staging.new_folder(None, "autograder-nbgrader-")
+        started = Preloader("kernels", writable=[folder])
+        started.start()
+        SETTINGS.preloader, SETTINGS.staging, SETTINGS.lazy = started, folder, False
+
+        def tidy() -> None:
+            started.stop()
+            staging.remove(folder)
+
+        atexit.register(tidy)
+        return None
+    return SETTINGS.preloader
 
 
 def kernel_environment(env: dict[str, str], stage: Path) -> dict[str, str]:
@@ -155,9 +190,10 @@ class GradingProvisioner(LocalProvisioner):  # type: ignore[misc]
         env = kernel_environment(env, self.stage)
         argv = _ipykernel_arguments(cmd, env)
         kernel = None
-        if argv is not None and SETTINGS.preloader is not None:
-            kernel = await asyncio.to_thread(SETTINGS.preloader.fork_kernel, argv, env,
-                                             str(work), str(self.stage))
+        preloader = _own_preloader() if argv is not None else None
+        if preloader is not None:
+            kernel = await asyncio.to_thread(preloader.fork_kernel, argv, env, str(work),
+                                             str(self.stage))
         if kernel is None and SETTINGS.confined:
             if argv is None:
                 raise RuntimeError(f"only {sys.executable}'s ipykernel can grade confined, not "

@@ -191,9 +191,11 @@ def command(argv: Sequence[str], *, writable: Sequence[str | Path] = (),
         args += ["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
     else:
         args += ["--unshare-user"]
+    # /dev and /tmp first: the binds that follow may lie below /tmp (a checkout there).
+    args += ["--dev", "/dev", "--perms", "1777", "--tmpfs", "/dev/shm",
+             "--perms", "1777", "--tmpfs", "/tmp"]
     args += _filesystem()
-    args += ["--bind", "/proc", "/proc", "--dev", "/dev", "--perms", "1777", "--tmpfs", "/dev/shm",
-             "--perms", "1777", "--tmpfs", "/tmp",
+    args += ["--bind", "/proc", "/proc",
              "--setenv", "HOME", "/tmp", "--setenv", "TMPDIR", "/tmp", "--chdir", "/tmp"]
     args += _parents([*readable, *writable])
     for path in readable:
