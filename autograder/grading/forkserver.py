@@ -51,21 +51,31 @@ def _serve(role: str, limits: Limits, confined: bool) -> int:
 
     say({"ready": True, "pid": os.getpid()})
     for line in requests:
+        request: dict[str, Any] = {}
         try:
             request = json.loads(line)
+
+            number = request.get("id")
+
+            # Every answer to a request carries its id, so a late one is never taken for the
+            # answer to the next request.
+            def answer(message: dict[str, Any], number: Any = number) -> None:
+                say({**message, "id": number})
+
             if role == "verify" and "warm" in request:
                 _warm(request["warm"])
-                say({"warmed": True})
+                answer({"warmed": True})
                 continue
             job = request[role if role == "verify" else "kernel"]
             pid = os.fork()
-        except (ValueError, KeyError, TypeError, OSError) as exc:
-            say({"error": repr(exc)[:300]})
+        except (ValueError, KeyError, TypeError, AttributeError, OSError) as exc:
+            say({"error": repr(exc)[:300],
+                 "id": request.get("id") if isinstance(request, dict) else None})
             continue
         if pid == 0:
             requests.close()
             signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-            _child(role, job, limits, confined, say, replies.fileno())
+            _child(role, job, limits, confined, answer, replies.fileno())
     return 0
 
 

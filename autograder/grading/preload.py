@@ -23,8 +23,9 @@ Why a fork is as good as a fresh kernel here:
 The preloader itself is :mod:`autograder.grading.forkserver`; this module is its other end. The
 protocol is one JSON line each way on the preloader's stdin and stdout, which forks do not
 keep: first ``{"ready": true, "pid"}`` once the imports are done; then for each request,
-``{"kernel": {"argv", "env", "cwd", "folder"}}`` or ``{"verify": {...}}``; the fork answers
-``{"pid"}`` once it is confined (or ``{"error"}``) and, for a verification, ``{"verdicts"}``.
+``{"kernel": {"argv", "env", "cwd", "folder"}}`` or ``{"verify": {...}}``, each with an ``id``;
+the fork answers ``{"pid"}`` once it is confined (or ``{"error"}``) and, for a verification,
+``{"verdicts"}``, each with the request's ``id``.
 """
 
 from __future__ import annotations
@@ -137,6 +138,8 @@ class Preloader:
         self.replies: queue.Queue[dict[str, Any] | None] = queue.Queue()
         self.ready = False
         self.own_pid: int | None = None
+        # Number of the last request sent; answers carry it.
+        self.sequence = 0
         self.restarts = 0
         self.lock = threading.Lock()
 
@@ -199,7 +202,7 @@ class Preloader:
         with self.lock:
             if not self._send(request):
                 return None
-            reply = _next_or_none(self.replies, _REPLY_SECONDS)
+            reply = self._reply(_REPLY_SECONDS)
             if not reply or not reply.get("pid"):
                 return None
             return ForkedProcess(int(reply["pid"]))
@@ -224,7 +227,7 @@ class Preloader:
             deadline = time.monotonic() + timeout
             child: ForkedProcess | None = None
             while time.monotonic() < deadline:
-                message = _next_or_none(self.replies, 0.2)
+                message = self._reply(0.2)
                 if message is None:
                     if self.proc is None or self.proc.poll() is not None:
                         return None
@@ -232,7 +235,7 @@ class Preloader:
                                               (watch is not None and not watch(child.pid))):
                         # Gone or stopped: its verdicts reach the queue within a moment, or never.
                         child.kill()
-                        message = _next_or_none(self.replies, 1.0)
+                        message = self._reply(1.0)
                         if message is None or "verdicts" not in message:
                             return None
                     else:
@@ -267,19 +270,35 @@ class Preloader:
             if not datasets or not self._send({"warm": {"datasets": list(datasets),
                                                          "secret": secret}}):
                 return False
-            reply = _next_or_none(self.replies, timeout)
+            reply = self._reply(timeout)
             return bool(reply and reply.get("warmed"))
 
     def _send(self, request: dict[str, Any]) -> bool:
         if not self.alive(wait=_READY_SECONDS) or self.proc is None or self.proc.stdin is None:
             return False
+        self.sequence += 1
         try:
-            self.proc.stdin.write((json.dumps(request) + "\n").encode())
+            self.proc.stdin.write((json.dumps({**request, "id": self.sequence}) + "\n").encode())
             self.proc.stdin.flush()
         except (OSError, ValueError):
             self.stop()
             return False
         return True
+
+    def _reply(self, timeout: float) -> dict[str, Any] | None:
+        """The next message answering the last request, or None after ``timeout`` seconds.
+
+        Messages about earlier requests (a fork that reported after its request was given up)
+        are dropped.
+        """
+        deadline = time.monotonic() + timeout
+        while (left := deadline - time.monotonic()) > 0:
+            message = _next_or_none(self.replies, left)
+            if message is None:
+                return None
+            if message.get("id") == self.sequence:
+                return message
+        return None
 
     def restart(self) -> None:
         """Replace the preloader with a fresh one (it imports again)."""
