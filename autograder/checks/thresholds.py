@@ -83,6 +83,18 @@ def _rates(flagged: np.ndarray, positive: np.ndarray) -> tuple[float, float]:
     return precision, recall
 
 
+def _scored(check: str, model: Any, x: Any, threshold: Any) -> np.ndarray | CheckResult:
+    """The model's positive-class scores on ``x``, or the failed result that says why not."""
+    with no_stderr():
+        problem = _first_problem(not_a_model(check, model), threshold_problem(check, threshold))
+        if problem is not None:
+            return problem
+        try:
+            return positive_scores(model, x)
+        except Exception as exc:  # never a traceback in a learner's notebook
+            return result.failed(check, f"Your model could not be scored: {short_error(exc)}.")
+
+
 def check_screen(model: Any, x: Any, y: Any, *, threshold: Any, min_recall: float,
                  min_precision: float, positive: int = 1) -> CheckResult:
     """Check that a screen finds enough positives without flagging too many negatives.
@@ -101,14 +113,10 @@ def check_screen(model: Any, x: Any, y: Any, *, threshold: Any, min_recall: floa
         ``precision`` in its metrics; it passes only when both targets are met.
     """
     check = "check_screen"
-    with no_stderr():
-        problem = _first_problem(not_a_model(check, model), threshold_problem(check, threshold))
-        if problem is not None:
-            return problem
-        try:
-            scores = positive_scores(model, x)
-        except Exception as exc:  # never a traceback in a learner's notebook
-            return result.failed(check, f"Your model could not be scored: {short_error(exc)}.")
+    scored = _scored(check, model, x, threshold)
+    if isinstance(scored, CheckResult):
+        return scored
+    scores = scored
     is_positive = np.asarray(y).ravel() == positive
     precision, recall = _rates(scores >= float(threshold), is_positive)
     figures = {"recall": recall, "precision": precision}
@@ -228,14 +236,10 @@ def check_figures(model: Any, x: Any, y: Any, *, threshold: Any, positive: int =
     unknown = sorted(set(reported) - set(FIGURES))
     if unknown or not reported:
         raise ValueError(f"check_figures: figures must be some of {FIGURES}, got {unknown}.")
-    with no_stderr():
-        problem = _first_problem(not_a_model(check, model), threshold_problem(check, threshold))
-        if problem is not None:
-            return problem
-        try:
-            scores = positive_scores(model, x)
-        except Exception as exc:  # never a traceback in a learner's notebook
-            return result.failed(check, f"Your model could not be scored: {short_error(exc)}.")
+    scored = _scored(check, model, x, threshold)
+    if isinstance(scored, CheckResult):
+        return scored
+    scores = scored
     is_positive = np.asarray(y).ravel() == positive
     precision, recall = _rates(scores >= float(threshold), is_positive)
     truth = {"precision": precision, "recall": recall,
