@@ -468,9 +468,11 @@ def _run_check_metrics(model: Any, params: Mapping[str, Any]) -> CheckResult:
     import autograder
     from autograder import data
 
-    dataset = data.load(str(params["dataset"]))
+    # Scored on the reserve, rows no learner split contains: a learner who retries against this
+    # check is then not tuning on their own test split.
+    reserve = data.load_holdout(str(params["dataset"]))
     thresholds = {key: value for key, value in params.items() if key != "dataset"}
-    return autograder.check_metrics(model, dataset.x_test, dataset.y_test, **thresholds)
+    return autograder.check_metrics(model, reserve.x, reserve.y, **thresholds)
 
 
 MODEL_CHECKS: dict[str, ModelCheckSpec] = {
@@ -480,7 +482,7 @@ MODEL_CHECKS: dict[str, ModelCheckSpec] = {
         required=("input_shape", "num_classes"),
         run=_run_check_model,
     ),
-    # Behaviour on the learner's test split of a course dataset; the code must train the model.
+    # Behaviour on rows no learner split contains; the code must train the model.
     "metrics": ModelCheckSpec(
         params=(
             "dataset",
