@@ -435,6 +435,7 @@ class GradedCourse:
         connections: Connections the kernels made to a server listening on the grader's
             127.0.0.1 while they ran.
         marker: The argument the ``daemon`` submission gave the processes it left behind.
+        stages: Where the batch put its staging folders.
     """
 
     path: Path
@@ -442,6 +443,7 @@ class GradedCourse:
     seconds: float
     connections: int = 0
     marker: str = ""
+    stages: Path | None = None
 
 
 class Listener:
@@ -491,16 +493,21 @@ def grade_all(course: Path) -> GradedCourse:
     broken = course / "submitted" / BROKEN / ASSIGNMENT
     broken.mkdir(parents=True)
     (broken / f"{NOTEBOOK}.ipynb").write_text("{ this is not a notebook", encoding="utf-8")
+    # Stages of this batch only, below the system's temporary folder (where each kernel gets a
+    # /tmp of its own): what is left there afterwards was left by this batch.
+    stages = course.parent / "stages"
+    stages.mkdir()
     started = time.monotonic()
     done = subprocess.run(
         [str(Path(sys.executable).parent / "autograder"), "grade", str(course), ASSIGNMENT,
          "--workers", "2", "--timeout", str(TIMEOUT), "--memory-limit", str(MEMORY_MB)],
-        capture_output=True, text=True, env={**course_env(), "COURSE_EPOCHS": "8"},
+        capture_output=True, text=True,
+        env={**course_env(), "COURSE_EPOCHS": "8", "AUTOGRADER_STAGE_ROOT": str(stages)},
         timeout=1800, check=False)
     connections = listener.close()
     assert done.returncode == 0, done.stderr[-3000:]
     return GradedCourse(course, done.stdout + done.stderr, time.monotonic() - started,
-                        connections, marker)
+                        connections, marker, stages)
 
 
 _SHARED: dict[str, GradedCourse] = {}

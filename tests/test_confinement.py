@@ -121,9 +121,8 @@ def test_one_broken_submission_does_not_stop_the_batch(graded_course: GradedCour
 
 
 def test_the_grader_leaves_no_staging_behind(graded_course: GradedCourse) -> None:
-    from autograder.grading.staging import stage_root
-
-    assert not list(stage_root().glob("autograder-run-*"))
+    assert graded_course.stages is not None and graded_course.stages.is_dir()
+    assert list(graded_course.stages.iterdir()) == []
 
 
 def test_plain_nbgrader_autograde_runs_kernels_confined(tmp_path: Path) -> None:
