@@ -88,7 +88,8 @@ def _child(role: str, job: dict[str, Any], limits: Limits, confined: bool,
         def run() -> int:
             return _run_verification(job, say)
         keep: tuple[int, ...] = (reply_fd,)
-        folder = None
+        # Its exports must stay visible when they lie below /tmp, which it gets fresh.
+        folder = job.get("exports")
     else:
         def run() -> int:
             return run_kernel(job, confined=confined)
@@ -102,8 +103,9 @@ def _child(role: str, job: dict[str, Any], limits: Limits, confined: bool,
         pid = os.getpid()
         report(pid)
         _leave(run())
-    confine.spawn(run, limits=limits, report=report, folder=folder,
-                  hide=os.path.dirname(folder) if folder else None, keep=keep)
+    # A kernel sees only its own stage of the worker's staging folder.
+    hide = os.path.dirname(folder) if folder and role == "kernels" else None
+    confine.spawn(run, limits=limits, report=report, folder=folder, hide=hide, keep=keep)
 
 
 def _warm(job: dict[str, Any]) -> None:
