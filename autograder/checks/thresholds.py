@@ -83,16 +83,25 @@ def _rates(flagged: np.ndarray, positive: np.ndarray) -> tuple[float, float]:
     return precision, recall
 
 
-def _scored(check: str, model: Any, x: Any, threshold: Any) -> np.ndarray | CheckResult:
-    """The model's positive-class scores on ``x``, or the failed result that says why not."""
+def _screened(check: str, model: Any, x: Any, y: Any, threshold: Any, positive: int
+              ) -> tuple[np.ndarray, np.ndarray, float, float] | CheckResult:
+    """Score ``x`` and flag it at ``threshold``, or say why that cannot be done.
+
+    Returns:
+        (positive-class scores, which rows are positive, precision, recall), or the failed
+        result that explains the model or threshold problem.
+    """
     with no_stderr():
         problem = _first_problem(not_a_model(check, model), threshold_problem(check, threshold))
         if problem is not None:
             return problem
         try:
-            return positive_scores(model, x)
+            scores = positive_scores(model, x)
         except Exception as exc:  # never a traceback in a learner's notebook
             return result.failed(check, f"Your model could not be scored: {short_error(exc)}.")
+    is_positive = np.asarray(y).ravel() == positive
+    precision, recall = _rates(scores >= float(threshold), is_positive)
+    return scores, is_positive, precision, recall
 
 
 def check_screen(model: Any, x: Any, y: Any, *, threshold: Any, min_recall: float,
@@ -113,12 +122,10 @@ def check_screen(model: Any, x: Any, y: Any, *, threshold: Any, min_recall: floa
         ``precision`` in its metrics; it passes only when both targets are met.
     """
     check = "check_screen"
-    scored = _scored(check, model, x, threshold)
-    if isinstance(scored, CheckResult):
-        return scored
-    scores = scored
-    is_positive = np.asarray(y).ravel() == positive
-    precision, recall = _rates(scores >= float(threshold), is_positive)
+    screened = _screened(check, model, x, y, threshold, positive)
+    if isinstance(screened, CheckResult):
+        return screened
+    scores, is_positive, precision, recall = screened
     figures = {"recall": recall, "precision": precision}
     shortfalls = []
     if recall < min_recall:
@@ -236,12 +243,10 @@ def check_figures(model: Any, x: Any, y: Any, *, threshold: Any, positive: int =
     unknown = sorted(set(reported) - set(FIGURES))
     if unknown or not reported:
         raise ValueError(f"check_figures: figures must be some of {FIGURES}, got {unknown}.")
-    scored = _scored(check, model, x, threshold)
-    if isinstance(scored, CheckResult):
-        return scored
-    scores = scored
-    is_positive = np.asarray(y).ravel() == positive
-    precision, recall = _rates(scores >= float(threshold), is_positive)
+    screened = _screened(check, model, x, y, threshold, positive)
+    if isinstance(screened, CheckResult):
+        return screened
+    scores, is_positive, precision, recall = screened
     truth = {"precision": precision, "recall": recall,
              "pr_auc": float(average_precision_score(is_positive, scores))}
     right: dict[str, float] = {}
