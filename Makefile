@@ -11,12 +11,13 @@ JOBS   ?= auto
 
 .PHONY: lab test lint notebooks course bench clean
 
+# umask 022: a root grader's kernels run as an unprivileged account that must read the venv.
 $(BIN)/python:
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
+	umask 022 && $(PYTHON) -m venv $(VENV)
+	umask 022 && $(BIN)/python -m pip install --quiet --upgrade pip
 
 $(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	umask 022 && $(BIN)/python -m pip install --quiet -e ".[dev]"
 	touch $(STAMP)
 
 notebooks: $(STAMP)

@@ -94,3 +94,38 @@ def test_missing_bubblewrap_is_named(monkeypatch: pytest.MonkeyPatch, tmp_path: 
     monkeypatch.setenv("AUTOGRADER_BWRAP", str(tmp_path / "no-bwrap"))
     with pytest.raises(SandboxUnavailable, match="no-bwrap"):
         sandbox.bwrap_path()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only a root grader's kernels change account")
+def test_a_module_closed_to_the_sandbox_account_is_named() -> None:
+    import shutil
+    import tempfile
+
+    from autograder.grading import confine
+
+    # A folder anyone may list (pytest's own temporary folders are closed to other users),
+    # holding a module only root may read, as an installation made under umask 077 does.
+    folder = Path(tempfile.mkdtemp(dir="/var/tmp", prefix="closed-module-"))
+    try:
+        folder.chmod(0o755)
+        module = folder / "numpy.py"
+        module.write_text("")
+        module.chmod(0o600)
+        read, write = os.pipe()
+        child = os.fork()
+        if child == 0:
+            try:
+                os.close(read)
+                sys.modules.pop("numpy", None)
+                sys.path.insert(0, str(folder))
+                confine.leave_root()
+                os.write(write, json.dumps(confine._unreadable_module(("numpy",))).encode())
+            finally:
+                os._exit(0)
+        os.close(write)
+        with os.fdopen(read) as answer:
+            found = json.loads(answer.read() or "null")
+        os.waitpid(child, 0)
+    finally:
+        shutil.rmtree(folder)
+    assert found == str(module)

@@ -87,3 +87,32 @@ def test_remove_deletes_what_a_kernel_locked(tmp_path: Path) -> None:
     locked.chmod(0o500)
     staging.remove(tmp_path / "stage")
     assert not (tmp_path / "stage").exists()
+
+
+def _readable_by_sandbox(path: Path) -> bool:
+    """Whether the sandbox's account (the verifier, a kernel) can read ``path`` and open the
+    folders above it up to the grader's folder (the sandbox makes its own parents above that)."""
+    from autograder.grading import sandbox
+
+    uid = (sandbox.sandbox_ids() or (os.getuid(), 0))[0]
+    info = path.stat()
+    return info.st_uid == uid and bool(info.st_mode & 0o400) and all(
+        folder.stat().st_uid == uid and folder.stat().st_mode & 0o500 == 0o500
+        for folder in path.parents[:2])
+
+
+def test_what_the_sandbox_reads_is_readable_under_any_umask(stage: Path, tmp_path: Path) -> None:
+    (stage / "answer-shape.json").write_text("{}")
+    source = tmp_path / "submitted"
+    (source / "data").mkdir(parents=True)
+    (source / "data" / "notes.csv").write_text("a,b\n")
+    target = staging.new_folder(tmp_path, "run-")
+    previous = os.umask(0o077)
+    try:
+        staging.collect_exports(stage, target / "exports")
+        staging.copy_submission(source, target / "work")
+    finally:
+        os.umask(previous)
+    # The verifier reads the collected exports; a kernel reads its copied notebook folder.
+    assert _readable_by_sandbox(target / "exports" / "answer-shape.json")
+    assert _readable_by_sandbox(target / "work" / "data" / "notes.csv")

@@ -220,14 +220,51 @@ def _probe() -> int:
             probe.close()
         ok = os.getpid() == 1 and len(processes) == 1 and not network
         seen = f"pid {os.getpid()}, {len(processes)} processes, network {network}"
-        print(json.dumps({"ok": ok, "error": None if ok else f"it saw {seen}"}), flush=True)
-        return 0 if ok else 1
+        unreadable = _unreadable_module()
+        print(json.dumps({"ok": ok and unreadable is None,
+                          "error": None if ok else f"it saw {seen}",
+                          "unreadable": unreadable}), flush=True)
+        return 0 if ok and unreadable is None else 1
 
     child = os.fork()
     if child == 0:
         spawn(look, limits=Limits(scratch_mb=8), report=lambda pid: None)
     _, status = os.waitpid(child, 0)
     return os.waitstatus_to_exitcode(status)
+
+
+# Modules every kernel imports, from each place an installation keeps them: the standard
+# library, the site-packages of the grading environment, and this package.
+_KERNEL_MODULES = ("encodings", "numpy", "ipykernel", "keras", "autograder")
+
+
+def _unreadable_module(names: tuple[str, ...] = _KERNEL_MODULES) -> str | None:
+    """The first module file a kernel needs that this account cannot read, or None.
+
+    A root grader's kernels run as the sandbox's own account, which reads the Python
+    environment as any user does: files installed with a umask such as 077 are closed to it.
+
+    Args:
+        names: Top-level modules to look for.
+
+    Returns:
+        The file that could not be read (or the folder of a module not found), or None.
+    """
+    import importlib.util
+
+    for name in names:
+        try:
+            spec = importlib.util.find_spec(name)
+        except (ImportError, OSError, ValueError):
+            spec = None
+        if spec is None or not spec.origin:
+            return f"the folder that holds the module {name}"
+        try:
+            with open(spec.origin, "rb") as handle:
+                handle.read(1)
+        except OSError:
+            return spec.origin
+    return None
 
 
 def _start_kernel() -> int:

@@ -214,11 +214,12 @@ def sandbox_ids() -> tuple[int, int] | None:
     return (SANDBOX_UID, SANDBOX_GID) if os.geteuid() == 0 else None
 
 
-def own_for_sandbox(path: str | Path) -> None:
-    """Hand a folder the grader made to the sandbox's account, so kernels can write in it.
+def own_for_sandbox(path: str | Path | int) -> None:
+    """Hand a folder or file the grader made to the sandbox's account (kernels write in such a
+    folder; the verifier reads such a file), whatever the grader's umask.
 
     Args:
-        path: A folder just created by the grader (mode 0700).
+        path: A folder just created by the grader (mode 0700), or a new file's descriptor.
     """
     ids = sandbox_ids()
     if ids is not None:
@@ -251,6 +252,13 @@ def probe() -> str | None:
                 f"--privileged).")
     if answer.get("ok"):
         return None
+    if answer.get("unreadable"):
+        account = (f"the sandbox's account (uid {SANDBOX_UID})" if sandbox_ids()
+                   else "the sandboxed grader")
+        return (f"{account} cannot read {answer['unreadable']}, which every kernel imports. "
+                f"The Python environment must be readable by every user (files installed "
+                f"with a umask such as 077 are not): run `chmod -R a+rX` on "
+                f"{' '.join(python_paths())}, or grade as a user other than root.")
     return (f"the sandbox started, but a kernel could not enter its own namespaces: "
             f"{answer.get('error')}. Nested user namespaces must be allowed.")
 

@@ -109,7 +109,9 @@ def collect_exports(source: Path, target: Path) -> list[str]:
     Returns:
         The refusals, one sentence each.
     """
-    target.mkdir(parents=True, exist_ok=True)
+    if not target.is_dir():
+        target.mkdir(mode=0o700, parents=True)
+        sandbox.own_for_sandbox(target)
     refused: list[str] = []
     try:
         names = sorted(os.listdir(source))
@@ -146,8 +148,23 @@ def _copy_export(source: Path, name: str, target: Path) -> str | None:
         data = handle.read(limit + 1)
     if len(data) > limit:
         return f"{name} was refused: it grew past {limit // 2**20} MB while being read"
-    (target / name).write_bytes(data)
+    write_for_sandbox(target / name, data)
     return None
+
+
+def write_for_sandbox(path: Path, data: bytes) -> None:
+    """Write a new file that the sandbox's account (the verifier) can read, whatever the umask.
+
+    Args:
+        path: The file to create; it must not exist yet.
+        data: Its content.
+    """
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(fd, "wb") as out:
+        # A umask such as 077 could leave a mode the sandbox's account may not read.
+        os.fchmod(out.fileno(), 0o600)
+        sandbox.own_for_sandbox(out.fileno())
+        out.write(data)
 
 
 def _read_refusals(target: Path) -> list[str]:
