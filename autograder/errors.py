@@ -26,6 +26,12 @@ class SandboxUnavailable(AutograderError, RuntimeError):
     exit_code = 3
 
 
+class ClusterError(AutograderError):
+    """The Dask scheduler cannot be reached or was lost; recorded submissions keep their grades."""
+
+    exit_code = 4
+
+
 class GradingInterrupted(AutograderError):
     """Grading was stopped by Ctrl-C or SIGTERM; finished submissions keep their grades."""
 

@@ -6,11 +6,16 @@ Builds the small test course (a shape answer, a multiple-choice answer and a dig
 1. bare execution of every submitted notebook with nbclient, one after the other;
 2. serial ``nbgrader autograde ASSIGNMENT --force`` (every student, one process, unconfined);
 3. ``autograder grade --workers N`` for N = 1, 2, 4, confined;
-4. ``autograder grade --workers 1 --no-sandbox``, for the confinement's own cost.
+4. ``autograder grade --workers 1 --no-sandbox``, for the confinement's own cost;
+5. ``autograder grade --scheduler ADDRESS`` on a real Dask cluster on 127.0.0.1 (``dask
+   scheduler`` and ``dask worker`` processes, started before the clock runs), with 1 and 2
+   one-thread workers and with one two-thread worker.
 
 Prints wall times, the ratio grade(--workers 2) / serial nbgrader (target <= 0.30 on 2 cores),
 the per-submission overhead grade(--workers 1) / bare (target <= 1.2), the confinement's cost per
-submission in seconds, and the peak memory of a worker and of its kernels. Timings depend on the
+submission in seconds, the Dask overhead over the local pool with as many slots (target <= 10 %),
+how the cluster's wall time falls with its workers, and the peak memory of a worker and of its
+kernels. Timings depend on the
 machine and its load; nothing is asserted but that every reference scored full marks.
 
 Usage: ``.venv/bin/python benchmarks/grading_speed.py [--submissions 12] [--keep DIR]``
@@ -96,6 +101,25 @@ def autograder_grade(course: Path, workers: int, *extra: str) -> float:
     return time.monotonic() - started
 
 
+def cluster_grade(course: Path, folder: Path, workers: int, threads: int) -> float:
+    """Start a Dask cluster, then time ``autograder grade --scheduler``; return the wall time."""
+    from _dask_cluster import DaskCluster
+
+    cluster = DaskCluster(folder)
+    try:
+        cluster.start_scheduler()
+        for index in range(workers):
+            cluster.start_worker(f"w{index}", threads=threads)
+        cluster.wait_for_workers(workers)
+        started = time.monotonic()
+        subprocess.run([str(Path(sys.executable).parent / "autograder"), "grade", str(course),
+                        course_kit.ASSIGNMENT, "--scheduler", cluster.address], check=True,
+                       capture_output=True, env=course_kit.course_env())
+        return time.monotonic() - started
+    finally:
+        cluster.close()
+
+
 def check_full_marks(course: Path) -> list[dict]:
     """Fail unless every reference scored full marks in the last run; return the results."""
     results = load_results(course, course_kit.ASSIGNMENT)
@@ -115,6 +139,7 @@ def main() -> int:
     parser.add_argument("--submissions", type=int, default=12)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2, 4])
     parser.add_argument("--keep", type=Path, default=None, help="build the course here and keep it")
+    parser.add_argument("--no-dask", action="store_true", help="skip the Dask cluster runs")
     args = parser.parse_args()
 
     root = args.keep or Path(tempfile.mkdtemp(prefix="grading-speed-"))
@@ -145,6 +170,21 @@ def main() -> int:
               f"(target <= 1.2)")
         print(f"confinement's cost per submission (grade -j 1, sandbox minus none): "
               f"{(walls[1] - unconfined) / len(students):+.2f} s")
+    if not args.no_dask:
+        dask: dict[tuple[int, int], float] = {}
+        for workers, threads in ((1, 1), (2, 1), (1, 2)):
+            dask[workers, threads] = timed(
+                f"Dask, {workers} worker(s) x {threads} thread(s):", cluster_grade, course,
+                root / f"dask-{workers}x{threads}", workers, threads)
+            check_full_marks(course)
+        for (workers, threads), wall in dask.items():
+            local = walls.get(workers * threads)
+            if local:
+                print(f"Dask overhead, {workers} x {threads} over local --workers "
+                      f"{workers * threads}: {100 * (wall / local - 1):+.0f} % per submission "
+                      f"(target <= 10 %)")
+        print(f"Dask wall time with 2 workers / with 1: {dask[2, 1] / dask[1, 1]:.2f} "
+              f"(ideal 0.50 where each worker has its own cores)")
     print(f"peak memory of a worker process: {max(r['peak_worker_mb'] for r in results):.0f} MB; "
           f"of a submission's kernel: {max(r['peak_kernel_mb'] for r in results):.0f} MB "
           f"(last run)")

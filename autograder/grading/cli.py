@@ -31,6 +31,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              f"(default {DEFAULT_MEMORY_MB}; 0 for none)")
     parser.add_argument("--student", action="append", default=None,
                         help="grade only this student (repeatable)")
+    parser.add_argument("--scheduler", metavar="ADDRESS", default=None,
+                        help="grade on a running Dask cluster, such as tcp://10.0.0.5:8786 "
+                             "(default: grade on this machine)")
     parser.add_argument("--no-sandbox", action="store_true",
                         help="run kernels unconfined, as the grading user (only where the "
                              "machine forbids namespaces; learners' code can then tamper)")
@@ -54,6 +57,12 @@ def run(args: argparse.Namespace) -> int:
                          f"nbgrader course directory with that assignment.")
     if args.workers is not None and args.workers < 1:
         raise UsageError("--workers must be at least 1.")
+    if args.workers is not None and args.scheduler:
+        raise UsageError("--workers sets local parallelism; with --scheduler, the cluster's "
+                         "workers and their threads set it.")
+    if args.scheduler is not None and "://" not in args.scheduler:
+        raise UsageError(f"--scheduler {args.scheduler!r} is not a scheduler address; give "
+                         "one like tcp://HOST:8786.")
     if args.timeout is not None and args.timeout <= 0:
         raise UsageError("--timeout must be a positive number of seconds.")
     if not layout.students(args.assignment) and not args.student:
@@ -62,10 +71,15 @@ def run(args: argparse.Namespace) -> int:
         return 0
     from autograder.grading.manifest import ManifestError
 
+    common = {"timeout": args.timeout, "memory_mb": args.memory_limit or None,
+              "students": args.student, "sandboxed": not args.no_sandbox}
     try:
-        results = grade(layout.root, args.assignment, workers=args.workers,
-                        timeout=args.timeout, memory_mb=args.memory_limit or None,
-                        students=args.student, sandboxed=not args.no_sandbox)
+        if args.scheduler:
+            from autograder.grading.cluster import grade_on_cluster
+
+            results = grade_on_cluster(layout.root, args.assignment, args.scheduler, **common)
+        else:
+            results = grade(layout.root, args.assignment, workers=args.workers, **common)
     except ManifestError as exc:
         raise UsageError(str(exc)) from None
     print_summary(results, print)

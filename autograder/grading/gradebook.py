@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
 
 def record_grades(db_url: str, assignment: str, student: str, verdicts: Sequence[Any], *,
                   course: str = "default_course", read_kernel: bool = True,
-                  attempts: int = 8) -> dict[str, float | None]:
+                  timestamp: Any = None, attempts: int = 8) -> dict[str, float | None]:
     """Write verified scores into the gradebook and return the kernel's scores they replace.
 
     Creates the student and submission when nbgrader never got that far (a worker killed while
@@ -26,6 +27,9 @@ def record_grades(db_url: str, assignment: str, student: str, verdicts: Sequence
         course: nbgrader course id.
         read_kernel: Read the current ``auto_score`` as the kernel's score (only meaningful
             right after a successful autograde).
+        timestamp: When the learner submitted (a ``datetime``), for a grader that records a
+            submission nbgrader did not autograde here (cluster grading); None keeps what the
+            gradebook has.
         attempts: Retries when the database is locked beyond its own timeout.
 
     Returns:
@@ -36,12 +40,17 @@ def record_grades(db_url: str, assignment: str, student: str, verdicts: Sequence
 
     for attempt in range(attempts):
         try:
-            with Gradebook(db_url, course) as gradebook:
+            with Gradebook(db_url, course) as gradebook, warnings.catch_warnings():
+                # nbgrader's add_submission trips SQLAlchemy's cascade warnings; they are noise.
+                warnings.simplefilter("ignore", sqlalchemy.exc.SAWarning)
                 try:
                     gradebook.find_submission(assignment, student)
                 except MissingEntry:
                     gradebook.update_or_create_student(student)
                     gradebook.add_submission(assignment, student)
+                if timestamp is not None:
+                    gradebook.update_or_create_submission(assignment, student,
+                                                          timestamp=timestamp)
                 kernel: dict[str, float | None] = {}
                 for verdict in verdicts:
                     key = f"{verdict.notebook}/{verdict.grade_id}"

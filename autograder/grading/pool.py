@@ -26,77 +26,34 @@ How a batch runs, and why:
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import queue
-import re
 import signal
 import sys
 import threading
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from autograder.errors import GradingInterrupted, SandboxUnavailable
-from autograder.grading import sandbox, staging
-from autograder.grading.gradebook import record_grades
+from autograder.errors import GradingInterrupted
 from autograder.grading.layout import CourseLayout
-from autograder.grading.preload import Preloader
-from autograder.grading.results import SubmissionResult, TaskResult, write_result
+from autograder.grading.results import SubmissionResult
 from autograder.grading.sandbox import Limits
-from autograder.grading.watch import WorkerProcess, private_bytes, thread_env
-
-# Used when the course has no measured reference time (built before timing, or --skip-timing).
-DEFAULT_TIMEOUT = 600.0
-# The default limit is this many times the reference solution's run time, and at least the floor.
-TIMEOUT_FACTOR = 5.0
-TIMEOUT_FLOOR = 120.0
-DEFAULT_MEMORY_MB = 4096
-VERIFY_TIMEOUT = 180.0
-
-
-def default_timeout(layout: CourseLayout, assignment: str) -> float:
-    """The wall-time limit per submission: a multiple of the reference run time, with a floor.
-
-    Args:
-        layout: The course layout.
-        assignment: Assignment name.
-
-    Returns:
-        Seconds; :data:`DEFAULT_TIMEOUT` when build-course measured no reference time.
-    """
-    path = layout.grader(f"{assignment}.timing.json")
-    try:
-        seconds = float(json.loads(path.read_text(encoding="utf-8"))["reference_seconds"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return DEFAULT_TIMEOUT
-    return max(TIMEOUT_FLOOR, TIMEOUT_FACTOR * seconds)
+from autograder.grading.session import (  # noqa: F401 - part of this module's interface
+    DEFAULT_MEMORY_MB,
+    DEFAULT_TIMEOUT,
+    TIMEOUT_FACTOR,
+    TIMEOUT_FLOOR,
+    GradingSession,
+    default_timeout,
+    read_secret,
+)
+from autograder.grading.watch import thread_env
 
 
-def read_secret(layout: CourseLayout) -> str:
-    """Read the course secret, creating it for a course built before it existed.
-
-    Args:
-        layout: The course layout.
-
-    Returns:
-        The secret from which grader-only rows are derived.
-    """
-    from autograder.holdout import new_secret
-
-    path = layout.secret
-    if not path.is_file():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            out.write(new_secret() + "\n")
-    return path.read_text(encoding="utf-8").strip()
-
-
-class _Progress:
+class Progress:
     """A one-line progress bar on the grader's stderr (one line per student when not a TTY)."""
 
     def __init__(self, total: int, stream: IO[str] | None):
@@ -122,36 +79,6 @@ class _Progress:
                 detail = f" ({result.reason})" if result.reason else ""
                 self.stream.write(f"{status}  {result.student}{detail}\n")
             self.stream.flush()
-
-
-class _Verifier:
-    """The grader's own confined verifier, shared by every worker of a batch."""
-
-    def __init__(self, exports_root: Path, *, confined: bool, limits: Limits,
-                 memory_bytes: int | None, log: IO[bytes]):
-        self.memory_bytes = memory_bytes
-        self.preloader = Preloader("verify", confined=confined, limits=limits,
-                                   readable=[exports_root] if confined else [], stderr=log)
-        self.preloader.start()
-
-    def warm(self, manifest: Any, secret: str) -> None:
-        """Derive the grader-only rows the manifest refers to, in the verifier, once."""
-        datasets = sorted(set(re.findall(r"@holdout:([A-Za-z_]+)",
-                                         json.dumps(manifest.to_dict()))))
-        self.preloader.warm(datasets, secret)
-
-    def verify(self, manifest: Any, secret: str, exports: Path) -> list[Any] | None:
-        from autograder.grading.verify import Verdict
-
-        job = {"manifest": manifest.to_dict(), "secret": secret, "exports": str(exports)}
-        found = self.preloader.verify(job, VERIFY_TIMEOUT, watch=self._within_memory)
-        return None if found is None else [Verdict(**verdict) for verdict in found]
-
-    def _within_memory(self, pid: int) -> bool:
-        return self.memory_bytes is None or private_bytes(pid) <= self.memory_bytes
-
-    def stop(self) -> None:
-        self.preloader.stop()
 
 
 def grade(course_dir: str | Path, assignment: str, *, workers: int | None = None,
@@ -183,51 +110,26 @@ def grade(course_dir: str | Path, assignment: str, *, workers: int | None = None
         SandboxUnavailable: ``sandboxed`` is True and this machine cannot confine kernels.
         GradingInterrupted: Ctrl-C or SIGTERM; the finished submissions keep their grades.
     """
-    from autograder.grading.manifest import load as load_manifest
-
     layout = CourseLayout(course_dir)
-    manifest = load_manifest(layout.root, assignment)
-    secret = read_secret(layout)
-    if sandboxed and (problem := sandbox.probe()) is not None:
-        raise SandboxUnavailable(f"kernels cannot be confined on this machine: {problem} "
-                                 "Pass --no-sandbox to grade unconfined (not safe against "
-                                 "learners' code).")
-    limits = limits or Limits()
-    if timeout is None:
-        timeout = default_timeout(layout, assignment)
+    session = GradingSession(layout, assignment, sandboxed=sandboxed, limits=limits,
+                             timeout=timeout, memory_mb=memory_mb)
     todo = sorted(students) if students is not None else layout.students(assignment)
     count = max(1, min(workers or os.cpu_count() or 1, len(todo) or 1))
-    logs = layout.logs(assignment)
-    logs.mkdir(parents=True, exist_ok=True)
-    limit = int(memory_mb * 2**20) if memory_mb else None
-    run = staging.new_folder(None, "autograder-run-")
-    exports_root = run / "exports"
-    exports_root.mkdir()
-    sandbox.own_for_sandbox(exports_root)
     stopping = threading.Event()
-    with open(logs / "verifier.log", "ab") as verifier_log:
-        verifier = _Verifier(exports_root, confined=sandboxed, limits=limits,
-                             memory_bytes=limit, log=verifier_log)
-        # In a thread: the workers start meanwhile, and the first verification waits for it.
-        threading.Thread(target=verifier.warm, args=(manifest, secret), daemon=True).start()
-        try:
-            with _stop_on_signals(stopping):
-                results = _run_slots(layout, manifest, secret, todo, count, run, verifier,
-                                     stopping, progress=progress, timeout=timeout,
-                                     limit=limit, confined=sandboxed, limits=limits)
-        finally:
-            verifier.stop()
-            staging.remove(run)
+    try:
+        with stop_on_signals(stopping):
+            results = _run_slots(session, todo, count, stopping, progress=progress)
+    finally:
+        session.close()
     if stopping.is_set():
         raise GradingInterrupted(f"grading stopped: {len(results)} of {len(todo)} submissions "
                                  "were graded and recorded; run the command again for the rest.")
     return [results[student] for student in todo]
 
 
-def _run_slots(layout: CourseLayout, manifest: Any, secret: str, todo: list[str], count: int,
-               run: Path, verifier: _Verifier, stopping: threading.Event, *,
-               progress: IO[str] | None, timeout: float, limit: int | None, confined: bool,
-               limits: Limits) -> dict[str, SubmissionResult]:
+def _run_slots(session: GradingSession, todo: list[str], count: int,
+               stopping: threading.Event, *, progress: IO[str] | None
+               ) -> dict[str, SubmissionResult]:
     """Grade ``todo`` on ``count`` workers; verify and record each submission as it finishes.
 
     Verification runs beside the workers (one thread, the verifier's forks), so a worker moves
@@ -237,47 +139,27 @@ def _run_slots(layout: CourseLayout, manifest: Any, secret: str, todo: list[str]
     for student in todo:
         pending.put(student)
     results: dict[str, SubmissionResult] = {}
-    bar = _Progress(len(todo), progress)
+    bar = Progress(len(todo), progress)
     thread_share = thread_env(count)
 
-    def record(graded: _Graded) -> None:
+    def record(graded: Any) -> None:
         if stopping.is_set():
-            staging.remove(graded.exports)
             return
-        try:
-            result = _finish(graded, verifier, layout, manifest, secret)
-        except Exception as exc:  # noqa: BLE001 - the batch must always complete
-            result = SubmissionResult(graded.student, f"grader error: {exc!r}"[:300],
-                                      confined=confined)
-        write_result(layout.results(manifest.assignment), result)
+        result = session.finish(graded)
         results[graded.student] = result
         bar.update(result)
 
     def run_slot(index: int, verifications: ThreadPoolExecutor) -> None:
-        folder = staging.new_folder(run, f"w{index}-")
-        with open(layout.logs(manifest.assignment) / f"worker-{index}.log", "ab") as log:
-            worker = WorkerProcess(layout, manifest.assignment, folder, log, confined=confined,
-                             limits=limits, threads=thread_share)
-            try:
-                while not stopping.is_set():
-                    try:
-                        student = pending.get_nowait()
-                    except queue.Empty:
-                        return
-                    try:
-                        graded = _run_submission(worker, student, run, timeout, limit,
-                                                 stopping)
-                    except Exception as exc:  # noqa: BLE001 - the batch must always complete
-                        worker.stop()
-                        graded = _Graded(student, {"reason": f"grader error: {exc!r}"[:300]},
-                                         staging.new_folder(run / "exports", f"{student}-"),
-                                         time.monotonic(), 0, 0, confined)
-                    if graded.reply.get("reason") == "interrupted":
-                        staging.remove(graded.exports)
-                        return
-                    verifications.submit(record, graded)
-            finally:
-                worker.close()
+        with session.worker(index, thread_share) as worker:
+            while not stopping.is_set():
+                try:
+                    student = pending.get_nowait()
+                except queue.Empty:
+                    return
+                graded = session.run_submission(worker, student, stopping)
+                if graded.reply.get("reason") == "interrupted":
+                    return
+                verifications.submit(record, graded)
 
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="verify") as verifications:
         slots = [threading.Thread(target=run_slot, args=(index, verifications))
@@ -290,69 +172,8 @@ def _run_slots(layout: CourseLayout, manifest: Any, secret: str, todo: list[str]
     return results
 
 
-@dataclass
-class _Graded:
-    """A submission its worker is done with, waiting to be verified and recorded."""
-
-    student: str
-    reply: dict[str, Any]
-    exports: Path
-    started: float
-    peak_kernel: int
-    peak_worker: int
-    confined: bool
-
-
-def _run_submission(worker: WorkerProcess, student: str, run: Path, timeout: float,
-                    limit: int | None, stopping: threading.Event) -> _Graded:
-    """Autograde one submission on a worker; collect its exports even when it was stopped."""
-    started = time.monotonic()
-    exports = staging.new_folder(run / "exports", f"{student}-")
-    reply, reason, peak_kernel, peak_worker = worker.request(
-        {"student": student, "exports": str(exports)}, timeout, limit, stopping)
-    if reply is None:
-        if reason != "interrupted":
-            # The kernel (or the worker) was stopped: verify what it exported before that.
-            worker.salvage(exports)
-        reply = {"reason": reason, "notes": []}
-    return _Graded(student, reply, exports, started, peak_kernel, peak_worker, worker.confined)
-
-
-def _finish(graded: _Graded, verifier: _Verifier, layout: CourseLayout, manifest: Any,
-            secret: str) -> SubmissionResult:
-    """Verify a graded submission's exports, record the verified scores, build its result."""
-    reply = graded.reply
-    try:
-        notes = list(reply.get("notes") or [])
-        notes += [f"export refused: {refusal}" for refusal in staging.refusals(graded.exports)]
-        verdicts = verifier.verify(manifest, secret, graded.exports)
-        if verdicts is None:
-            verdicts = _zero_verdicts(manifest, "the grader could not verify this submission "
-                                                "(the verification crashed, overran or used "
-                                                "too much memory)")
-            notes.append("verification failed")
-        kernel = record_grades(layout.db_url, manifest.assignment, graded.student, verdicts,
-                               course=layout.course_id, read_kernel=reply.get("reason") is None)
-    finally:
-        staging.remove(graded.exports)
-    result = SubmissionResult(graded.student, reply.get("reason"), notes,
-                              time.monotonic() - graded.started, graded.peak_kernel / 2**20,
-                              graded.peak_worker / 2**20, confined=graded.confined)
-    for verdict in verdicts:
-        key = f"{verdict.notebook}/{verdict.grade_id}"
-        result.tasks.append(TaskResult(**verdict.to_dict(), kernel_score=kernel.get(key)))
-    return result
-
-
-def _zero_verdicts(manifest: Any, message: str) -> list[Any]:
-    from autograder.grading.verify import Verdict
-
-    return [Verdict(task.notebook, task.grade_id, task.name, task.points, 0.0, "error", message)
-            for task in manifest.tasks]
-
-
 @contextlib.contextmanager
-def _stop_on_signals(stopping: threading.Event) -> Any:
+def stop_on_signals(stopping: threading.Event) -> Any:
     """Turn Ctrl-C and SIGTERM into ``stopping`` while a batch runs (main thread only)."""
     if threading.current_thread() is not threading.main_thread():
         yield

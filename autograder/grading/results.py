@@ -91,6 +91,23 @@ class SubmissionResult:
         data["tasks"] = [task.to_dict() for task in self.tasks]
         return {**data, "score": self.score, "max_score": self.max_score}
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SubmissionResult:
+        """Rebuild a result from :meth:`to_dict` data (as a cluster worker returns it).
+
+        Args:
+            data: The dict.
+
+        Returns:
+            The result.
+        """
+        fields = {name: data[name] for name in ("student", "reason", "notes", "seconds",
+                                                "peak_kernel_mb", "peak_worker_mb", "confined")
+                  if name in data}
+        tasks = [TaskResult(**{key: value for key, value in task.items() if key != "disagrees"})
+                 for task in data.get("tasks", [])]
+        return cls(**fields, tasks=tasks)
+
     def __str__(self) -> str:
         note = self.reason or ""
         if self.disagreements:

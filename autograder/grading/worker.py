@@ -20,6 +20,8 @@ import argparse
 import json
 import os
 import sys
+import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -33,6 +35,7 @@ MAX_OUTPUT_CHARS = 64_000
 KERNEL_MANAGER = "autograder.grading.provisioner.GradingKernelManager"
 # How long the worker waits for its preloader's imports before it takes requests.
 STARTUP_SECONDS = 300.0
+_PARENT_POLL_SECONDS = 1.0
 
 
 def serve(course_dir: Path, assignment: str, db_url: str, staging: Path, *, confined: bool,
@@ -68,6 +71,7 @@ def serve(course_dir: Path, assignment: str, db_url: str, staging: Path, *, conf
         replies.write(json.dumps(message) + "\n")
         replies.flush()
 
+    threading.Thread(target=_end_with_parent, args=(os.getppid(),), daemon=True).start()
     preloader = Preloader("kernels", confined=confined, limits=limits, writable=[staging],
                           on_start=lambda pid: say({"preloader": pid}))
     preloader.start()
@@ -87,6 +91,19 @@ def serve(course_dir: Path, assignment: str, db_url: str, staging: Path, *, conf
         say(reply)
     preloader.stop()
     return 0
+
+
+def _end_with_parent(parent: int) -> None:
+    """Kill this worker and everything below it once the grader that started it is gone.
+
+    A grader killed outright (or a cluster worker whose machine is lost) never closes the
+    worker's requests, and a worker busy with a submission would not notice until it is done.
+    """
+    from autograder.grading.watch import kill_tree
+
+    while os.getppid() == parent:
+        time.sleep(_PARENT_POLL_SECONDS)
+    kill_tree(os.getpid())
 
 
 def _nbgrader_api(layout: CourseLayout, db_url: str) -> Any:

@@ -1,0 +1,298 @@
+"""What a batch shares, on one machine or on each cluster worker: inputs read once, the run
+folder, the confined verifier, and the steps that grade, verify and record one submission.
+
+:func:`autograder.grading.pool.grade` drives a session from threads on this machine;
+:mod:`autograder.grading.remote` keeps one per Dask worker process, so that a cluster grades
+each submission with the same confinement, limits and verification as local grading.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from autograder.errors import SandboxUnavailable
+from autograder.grading import sandbox, staging
+from autograder.grading.gradebook import record_grades
+from autograder.grading.layout import CourseLayout
+from autograder.grading.preload import Preloader
+from autograder.grading.results import SubmissionResult, TaskResult, write_result
+from autograder.grading.sandbox import Limits
+from autograder.grading.watch import WorkerProcess, private_bytes
+
+# Used when the course has no measured reference time (built before timing, or --skip-timing).
+DEFAULT_TIMEOUT = 600.0
+# The default limit is this many times the reference solution's run time, and at least the floor.
+TIMEOUT_FACTOR = 5.0
+TIMEOUT_FLOOR = 120.0
+DEFAULT_MEMORY_MB = 4096
+VERIFY_TIMEOUT = 180.0
+
+
+def default_timeout(layout: CourseLayout, assignment: str) -> float:
+    """The wall-time limit per submission: a multiple of the reference run time, with a floor.
+
+    Args:
+        layout: The course layout.
+        assignment: Assignment name.
+
+    Returns:
+        Seconds; :data:`DEFAULT_TIMEOUT` when build-course measured no reference time.
+    """
+    path = layout.grader(f"{assignment}.timing.json")
+    try:
+        seconds = float(json.loads(path.read_text(encoding="utf-8"))["reference_seconds"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return DEFAULT_TIMEOUT
+    return max(TIMEOUT_FLOOR, TIMEOUT_FACTOR * seconds)
+
+
+def read_secret(layout: CourseLayout) -> str:
+    """Read the course secret, creating it for a course built before it existed.
+
+    Args:
+        layout: The course layout.
+
+    Returns:
+        The secret from which grader-only rows are derived.
+    """
+    from autograder.holdout import new_secret
+
+    path = layout.secret
+    if not path.is_file():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(new_secret() + "\n")
+    return path.read_text(encoding="utf-8").strip()
+
+
+def check_sandbox(sandboxed: bool) -> None:
+    """Stop before any learner code runs when confinement was asked for and is impossible.
+
+    Args:
+        sandboxed: Whether the kernels are to be confined.
+
+    Raises:
+        SandboxUnavailable: This machine cannot confine kernels; the message says why.
+    """
+    if sandboxed and (problem := sandbox.probe()) is not None:
+        raise SandboxUnavailable(f"kernels cannot be confined on this machine: {problem} "
+                                 "Pass --no-sandbox to grade unconfined (not safe against "
+                                 "learners' code).")
+
+
+class _Verifier:
+    """The grader's own confined verifier, shared by every worker of a batch."""
+
+    def __init__(self, exports_root: Path, *, confined: bool, limits: Limits,
+                 memory_bytes: int | None, log: IO[bytes]):
+        self.memory_bytes = memory_bytes
+        self.preloader = Preloader("verify", confined=confined, limits=limits,
+                                   readable=[exports_root] if confined else [], stderr=log)
+        self.preloader.start()
+
+    def warm(self, manifest: Any, secret: str) -> None:
+        """Derive the grader-only rows the manifest refers to, in the verifier, once."""
+        datasets = sorted(set(re.findall(r"@holdout:([A-Za-z_]+)",
+                                         json.dumps(manifest.to_dict()))))
+        self.preloader.warm(datasets, secret)
+
+    def verify(self, manifest: Any, secret: str, exports: Path) -> list[Any] | None:
+        from autograder.grading.verify import Verdict
+
+        job = {"manifest": manifest.to_dict(), "secret": secret, "exports": str(exports)}
+        found = self.preloader.verify(job, VERIFY_TIMEOUT, watch=self._within_memory)
+        return None if found is None else [Verdict(**verdict) for verdict in found]
+
+    def _within_memory(self, pid: int) -> bool:
+        return self.memory_bytes is None or private_bytes(pid) <= self.memory_bytes
+
+    def stop(self) -> None:
+        self.preloader.stop()
+
+
+@dataclass
+class Graded:
+    """A submission its worker is done with, waiting to be verified and recorded."""
+
+    student: str
+    reply: dict[str, Any]
+    exports: Path
+    started: float
+    peak_kernel: int
+    peak_worker: int
+    confined: bool
+
+
+class GradingSession:
+    """One assignment's grading inputs, read once before any learner code runs, and the confined
+    verifier that judges every submission of the batch.
+
+    Args:
+        layout: The course layout.
+        assignment: Assignment name.
+        sandboxed: Confine kernels and verification.
+        limits: The kernels' limits; the defaults when None.
+        timeout: Time limit per submission; :func:`default_timeout` when None.
+        memory_mb: Kernel memory limit per submission in MB; None for none.
+
+    Raises:
+        ManifestError: The assignment has no manifest.
+        SandboxUnavailable: ``sandboxed`` and this machine cannot confine kernels.
+    """
+
+    def __init__(self, layout: CourseLayout, assignment: str, *, sandboxed: bool = True,
+                 limits: Limits | None = None, timeout: float | None = None,
+                 memory_mb: float | None = DEFAULT_MEMORY_MB):
+        from autograder.grading.manifest import load as load_manifest
+
+        self.layout = layout
+        self.manifest = load_manifest(layout.root, assignment)
+        self.secret = read_secret(layout)
+        check_sandbox(sandboxed)
+        self.confined = sandboxed
+        self.limits = limits or Limits()
+        self.timeout = timeout if timeout is not None else default_timeout(layout, assignment)
+        self.memory = int(memory_mb * 2**20) if memory_mb else None
+        self.logs = layout.logs(assignment)
+        self.logs.mkdir(parents=True, exist_ok=True)
+        self.run = staging.new_folder(None, "autograder-run-")
+        self.exports_root = self.run / "exports"
+        self.exports_root.mkdir()
+        sandbox.own_for_sandbox(self.exports_root)
+        self._verifier_log = open(self.logs / "verifier.log", "ab")  # noqa: SIM115
+        self.verifier = _Verifier(self.exports_root, confined=sandboxed, limits=self.limits,
+                                  memory_bytes=self.memory, log=self._verifier_log)
+        # In a thread: workers start meanwhile, and the first verification waits for it.
+        threading.Thread(target=self.verifier.warm, args=(self.manifest, self.secret),
+                         daemon=True).start()
+
+    @property
+    def assignment(self) -> str:
+        """The assignment graded."""
+        return self.manifest.assignment
+
+    @contextlib.contextmanager
+    def worker(self, index: int, threads: dict[str, str]) -> Iterator[WorkerProcess]:
+        """A grading worker with a staging folder and a log of its own, closed afterwards.
+
+        Args:
+            index: Names its folder and log.
+            threads: The thread settings its kernels get (:func:`watch.thread_env`).
+
+        Yields:
+            The worker (started on its first request).
+        """
+        folder = staging.new_folder(self.run, f"w{index}-")
+        with open(self.logs / f"worker-{index}.log", "ab") as log:
+            worker = WorkerProcess(self.layout, self.assignment, folder, log,
+                                   confined=self.confined, limits=self.limits, threads=threads)
+            try:
+                yield worker
+            finally:
+                worker.close()
+
+    def run_submission(self, worker: WorkerProcess, student: str,
+                       stopping: threading.Event) -> Graded:
+        """Autograde one submission on a worker; collect its exports even when it was stopped.
+
+        Args:
+            worker: The worker.
+            student: Student id.
+            stopping: Set when the batch is being stopped.
+
+        Returns:
+            What the worker replied, and where the exports are.
+        """
+        started = time.monotonic()
+        exports = staging.new_folder(self.exports_root, f"{student}-")
+        try:
+            reply, reason, peak_kernel, peak_worker = worker.request(
+                {"student": student, "exports": str(exports)}, self.timeout, self.memory,
+                stopping)
+        except Exception as exc:  # noqa: BLE001 - the batch must always complete
+            worker.stop()
+            reply, reason, peak_kernel, peak_worker = None, f"grader error: {exc!r}"[:300], 0, 0
+        if reply is None:
+            if reason != "interrupted":
+                # The kernel (or the worker) was stopped: verify what it exported before that.
+                worker.salvage(exports)
+            reply = {"reason": reason, "notes": []}
+        return Graded(student, reply, exports, started, peak_kernel, peak_worker, self.confined)
+
+    def finish(self, graded: Graded) -> SubmissionResult:
+        """Verify a graded submission, record its verified scores and write its result.
+
+        Never raises: a failure of the grader itself becomes the submission's reason.
+
+        Args:
+            graded: What :meth:`run_submission` returned.
+
+        Returns:
+            The submission's result.
+        """
+        try:
+            result = self._verify_and_record(graded)
+        except Exception as exc:  # noqa: BLE001 - the batch must always complete
+            result = SubmissionResult(graded.student, f"grader error: {exc!r}"[:300],
+                                      confined=self.confined)
+        write_result(self.layout.results(self.assignment), result)
+        return result
+
+    def _verify_and_record(self, graded: Graded) -> SubmissionResult:
+        reply = graded.reply
+        try:
+            notes = list(reply.get("notes") or [])
+            notes += [f"export refused: {refusal}"
+                      for refusal in staging.refusals(graded.exports)]
+            verdicts = self.verifier.verify(self.manifest, self.secret, graded.exports)
+            if verdicts is None:
+                verdicts = zero_verdicts(self.manifest, "the grader could not verify this "
+                                         "submission (the verification crashed, overran or "
+                                         "used too much memory)")
+                notes.append("verification failed")
+            kernel = record_grades(self.layout.db_url, self.assignment, graded.student,
+                                   verdicts, course=self.layout.course_id,
+                                   read_kernel=reply.get("reason") is None)
+        finally:
+            staging.remove(graded.exports)
+        result = SubmissionResult(graded.student, reply.get("reason"), notes,
+                                  time.monotonic() - graded.started, graded.peak_kernel / 2**20,
+                                  graded.peak_worker / 2**20, confined=graded.confined)
+        for verdict in verdicts:
+            key = f"{verdict.notebook}/{verdict.grade_id}"
+            result.tasks.append(TaskResult(**verdict.to_dict(), kernel_score=kernel.get(key)))
+        return result
+
+    def close(self) -> None:
+        """Stop the verifier and delete the run folder."""
+        try:
+            self.verifier.stop()
+        finally:
+            self._verifier_log.close()
+            staging.remove(self.run)
+
+
+def zero_verdicts(manifest: Any, message: str) -> list[Any]:
+    """A zero verdict on every task, saying why.
+
+    Args:
+        manifest: The assignment's manifest.
+        message: What the learner reads on each task.
+
+    Returns:
+        One verdict per task.
+    """
+    from autograder.grading.verify import Verdict
+
+    return [Verdict(task.notebook, task.grade_id, task.name, task.points, 0.0, "error", message)
+            for task in manifest.tasks]
