@@ -103,21 +103,14 @@ def autograder_grade(course: Path, workers: int, *extra: str) -> float:
 
 def cluster_grade(course: Path, folder: Path, workers: int, threads: int) -> float:
     """Start a Dask cluster, then time ``autograder grade --scheduler``; return the wall time."""
-    from _dask_cluster import DaskCluster
+    from _dask_cluster import running
 
-    cluster = DaskCluster(folder)
-    try:
-        cluster.start_scheduler()
-        for index in range(workers):
-            cluster.start_worker(f"w{index}", threads=threads)
-        cluster.wait_for_workers(workers)
+    with running(folder, workers, threads=threads) as cluster:
         started = time.monotonic()
         subprocess.run([str(Path(sys.executable).parent / "autograder"), "grade", str(course),
                         course_kit.ASSIGNMENT, "--scheduler", cluster.address], check=True,
                        capture_output=True, env=course_kit.course_env())
         return time.monotonic() - started
-    finally:
-        cluster.close()
 
 
 def check_full_marks(course: Path) -> list[dict]:

@@ -98,14 +98,14 @@ def _kill_group(process: subprocess.Popen[bytes]) -> None:
 
 
 @contextlib.contextmanager
-def running(folder: Path, workers: int, *, nanny: bool = False,
+def running(folder: Path, workers: int, *, nanny: bool = False, threads: int = 1,
             env: dict[str, str] | None = None) -> Iterator[DaskCluster]:
-    """A started cluster with ``workers`` one-thread workers, stopped afterwards."""
+    """A started cluster with ``workers`` workers of ``threads`` threads, stopped afterwards."""
     cluster = DaskCluster(folder, env)
     try:
         cluster.start_scheduler()
         for index in range(workers):
-            cluster.start_worker(f"w{index}", nanny=nanny)
+            cluster.start_worker(f"w{index}", nanny=nanny, threads=threads)
         cluster.wait_for_workers(workers)
         yield cluster
     finally:

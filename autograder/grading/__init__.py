@@ -26,7 +26,7 @@ _EXPORTS = {
     "grade": "autograder.grading.pool",
     "thread_env": "autograder.grading.watch",
     "THREAD_ENV_VARS": "autograder.grading.watch",
-    "default_timeout": "autograder.grading.pool",
+    "default_timeout": "autograder.grading.session",
     "record_grades": "autograder.grading.gradebook",
     "SubmissionResult": "autograder.grading.results",
     "TaskResult": "autograder.grading.results",

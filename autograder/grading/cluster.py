@@ -173,7 +173,10 @@ def _run_tasks(client: Any, bundle: remote.CourseBundle, todo: list[str],
 
 def _outcome(future: Any) -> dict[str, Any] | BaseException:
     """A task's reply, or the exception that ended it; raise when the scheduler is gone."""
+    from concurrent.futures import CancelledError
+
     from distributed import KilledWorker
+    from distributed.comm.core import CommClosedError
 
     try:
         return future.result()
@@ -181,10 +184,12 @@ def _outcome(future: Any) -> dict[str, Any] | BaseException:
         return exc
     except SandboxUnavailable:
         raise
-    except Exception as exc:  # noqa: BLE001 - classified below
-        if future.status == "cancelled" or type(exc).__name__ in (
-                "CancelledError", "FutureCancelledError", "CommClosedError"):
-            raise _SchedulerLost(type(exc).__name__) from None
+    except (CancelledError, CommClosedError) as exc:
+        # A scheduler that restarted has forgotten the task; one that is gone closed the comm.
+        raise _SchedulerLost(type(exc).__name__) from None
+    except Exception as exc:  # noqa: BLE001 - the task itself failed: recorded with it
+        if future.status == "cancelled":
+            raise _SchedulerLost("the task was cancelled") from None
         return exc
 
 

@@ -46,6 +46,7 @@ from autograder.grading.session import (  # noqa: F401 - part of this module's i
     DEFAULT_TIMEOUT,
     TIMEOUT_FACTOR,
     TIMEOUT_FLOOR,
+    Graded,
     GradingSession,
     default_timeout,
     read_secret,
@@ -142,7 +143,7 @@ def _run_slots(session: GradingSession, todo: list[str], count: int,
     bar = Progress(len(todo), progress)
     thread_share = thread_env(count)
 
-    def record(graded: Any) -> None:
+    def record(graded: Graded) -> None:
         if stopping.is_set():
             return
         result = session.finish(graded)
