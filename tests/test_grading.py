@@ -531,3 +531,14 @@ def test_the_course_secret_is_made_once_and_kept(tmp_path: Path) -> None:
     first = read_secret(layout)
     assert len(first) >= 32 and read_secret(layout) == first
     assert (layout.secret.stat().st_mode & 0o777) == 0o600
+
+
+def test_a_notebook_stopped_by_the_cell_time_limit_is_a_timeout() -> None:
+    from autograder.grading.worker import failure_reason
+
+    # What nbclient logs when a cell ignored its interrupt and the next one got no output.
+    assert failure_reason("[ERROR] Timeout waiting for execute reply (120s).\n"
+                          "nbclient.exceptions.CellTimeoutError: A cell timed out while it "
+                          "was being executed") == "timeout"
+    assert failure_reason("nbclient.exceptions.DeadKernelError: Kernel died") == "kernel died"
+    assert failure_reason("KeyError: 'cells'") == "crashed"

@@ -161,12 +161,17 @@ def failure_reason(log: str) -> str:
         log: nbgrader's log of the run.
 
     Returns:
-        ``kernel died``, ``kernel unresponsive`` or ``crashed``.
+        ``kernel died``, ``kernel unresponsive``, ``timeout`` or ``crashed``.
     """
     if "DeadKernelError" in log or "Kernel died" in log:
         return "kernel died"
     if "UnresponsiveKernelError" in log:
         return "kernel unresponsive"
+    # A cell past the cell time limit that ignored its interrupt: nbclient gives up on the
+    # notebook. The grader's own limit (CPU time) stops such a cell first on an idle machine,
+    # nbclient's (wall time) on a busy one; either way the submission ran out of time.
+    if "CellTimeoutError" in log or "Timeout waiting for" in log:
+        return "timeout"
     return "crashed"
 
 
