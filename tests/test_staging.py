@@ -116,3 +116,13 @@ def test_what_the_sandbox_reads_is_readable_under_any_umask(stage: Path, tmp_pat
     # The verifier reads the collected exports; a kernel reads its copied notebook folder.
     assert _readable_by_sandbox(target / "exports" / "answer-shape.json")
     assert _readable_by_sandbox(target / "work" / "data" / "notes.csv")
+
+
+def test_a_stage_root_too_deep_for_a_kernels_sockets_is_refused_by_name() -> None:
+    from autograder.errors import UsageError
+
+    staging.check_socket_room(Path("/var/tmp"))
+    deep = Path("/var/tmp") / ("d" * 60)
+    with pytest.raises(UsageError, match="AUTOGRADER_STAGE_ROOT") as refused:
+        staging.check_socket_room(deep)
+    assert str(deep) in str(refused.value)

@@ -165,7 +165,8 @@ class GradingSession:
         self.memory = int(memory_mb * 2**20) if memory_mb else None
         self.logs = layout.logs(assignment)
         self.logs.mkdir(parents=True, exist_ok=True)
-        self.run = staging.new_folder(None, "autograder-run-")
+        staging.check_socket_room(staging.stage_root())
+        self.run = staging.new_folder(None, staging.RUN_PREFIX)
         self.exports_root = self.run / "exports"
         self.exports_root.mkdir()
         sandbox.own_for_sandbox(self.exports_root)

@@ -48,6 +48,32 @@ def stage_root() -> Path:
     raise OSError("no writable folder for grading stages; set AUTOGRADER_STAGE_ROOT")
 
 
+# A Unix socket's path holds at most 107 bytes, and a kernel's sockets lie deepest of all that a
+# batch makes: <stage root>/ag-xxxxxxxx/w99-xxxxxxxx/k-xxxxxxxx/ipc-99.
+SOCKET_PATH_MAX = 107
+RUN_PREFIX = "ag-"
+_BELOW_STAGE_ROOT = len(f"/{RUN_PREFIX}xxxxxxxx/w99-xxxxxxxx/k-xxxxxxxx/ipc-99")
+
+
+def check_socket_room(root: Path) -> None:
+    """Refuse a stage root so deep that a kernel's sockets below it could not be created.
+
+    Args:
+        root: The stage root (:func:`stage_root`).
+
+    Raises:
+        UsageError: The deepest socket path would be longer than :data:`SOCKET_PATH_MAX`.
+    """
+    from autograder.errors import UsageError
+
+    longest = len(os.fsencode(root)) + _BELOW_STAGE_ROOT
+    if longest > SOCKET_PATH_MAX:
+        raise UsageError(f"the stage root {root} is too deep: a kernel's sockets below it would "
+                         f"need paths of {longest} bytes, and a Unix socket's path holds at most "
+                         f"{SOCKET_PATH_MAX}. Set AUTOGRADER_STAGE_ROOT to a shorter folder, "
+                         f"such as /var/tmp.")
+
+
 def new_folder(parent: Path | None, prefix: str) -> Path:
     """Create a private folder the sandbox's account may write.
 
