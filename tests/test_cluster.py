@@ -83,27 +83,24 @@ def _copy(course: Path, name: str) -> Path:
 
 def _kill_a_busy_worker(cluster: DaskCluster, killed: dict, stop: threading.Event,
                         only: str | None = None, times: int = 1) -> None:
-    """SIGKILL the worker process running a grading task (one running ``only``'s task alone,
-    when given), as a lost machine would end it; remember what it had started."""
+    """SIGKILL the worker process running a grading task (``only``'s task, when given), as a
+    lost machine would end it, up to ``times`` times; remember what it had started."""
     with cluster.client() as client:
         while not stop.is_set() and killed.get("count", 0) < times:
-            busy = {address: keys for address, keys in client.processing().items()
-                    if any(str(key).startswith("grade-") for key in keys)}
-            if only is not None:
-                busy = {address: keys for address, keys in busy.items()
-                        if len(keys) == 1 and f"-{only}-" in str(next(iter(keys)))}
-            if busy:
-                address = sorted(busy)[0]
-                try:
-                    pid = cluster.worker_pid(client, address)
+            try:
+                busy = sorted(address for address, keys in client.processing().items()
+                              if any(str(key).startswith("grade-")
+                                     and (only is None or f"-{only}-" in str(key))
+                                     for key in keys))
+                if busy:
+                    pid = cluster.worker_pid(client, busy[0])
                     children = [child.pid for child in psutil.Process(pid).children(
                         recursive=True)]
-                except (KeyError, OSError, psutil.Error, Exception):  # noqa: BLE001 - retry
-                    time.sleep(0.2)
-                    continue
-                os.kill(pid, signal.SIGKILL)
-                killed["count"] = killed.get("count", 0) + 1
-                killed.setdefault("children", []).extend(children)
+                    os.kill(pid, signal.SIGKILL)
+                    killed["count"] = killed.get("count", 0) + 1
+                    killed.setdefault("children", []).extend(children)
+            except Exception as exc:  # noqa: BLE001 - a worker between lives: look again
+                killed.setdefault("errors", []).append(repr(exc))
             time.sleep(0.2)
 
 
@@ -165,11 +162,9 @@ def test_a_submission_that_keeps_losing_workers_is_stopped_with_its_reason(
     target = _copy(course, "poisoned")
     plant(target, "poison", REFERENCE)
     # One failure allowed: the second worker lost on that submission ends its tries. One
-    # worker (its nanny starts it again) given one task at a time, and "poison" goes first:
-    # the killer ends the worker while it grades that submission alone, so no other
-    # submission is lost with it.
-    env = {**ENV, "DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES": "1",
-           "DASK_DISTRIBUTED__SCHEDULER__WORKER_SATURATION": "1.0"}
+    # worker, which its nanny starts again each time; the same cluster then grades the next
+    # batch as usual.
+    env = {**ENV, "DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES": "1"}
     with running(tmp_path / "dask", 1, nanny=True, env=env) as cluster:
         killed: dict = {}
         stop = threading.Event()
@@ -177,21 +172,22 @@ def test_a_submission_that_keeps_losing_workers_is_stopped_with_its_reason(
                                   args=(cluster, killed, stop, "poison", 2))
         killer.start()
         try:
-            done = _grade(target, "--scheduler", cluster.address, "--student", "poison",
-                          "--student", "ref")
+            done = _grade(target, "--scheduler", cluster.address, "--student", "poison")
         finally:
             stop.set()
             killer.join()
+        after = _grade(target, "--scheduler", cluster.address, "--student", "ref")
     assert done.returncode == 0, done.stderr[-3000:]
-    assert killed["count"] == 2
+    assert killed.get("count") == 2, killed
     found = results(target)
     assert found["poison"]["reason"].startswith("lost:")
     assert found["poison"]["score"] == 0.0
     assert all("could not be graded" in task["message"] for task in found["poison"]["tasks"])
+    assert "poison" in done.stdout and "lost:" in done.stdout
+    assert after.returncode == 0, after.stderr[-3000:]
     scores = gradebook_scores(target)
     assert sum(scores["poison"].values()) == 0.0
     assert sum(scores["ref"].values()) == 4.0 and found["ref"]["reason"] is None
-    assert "poison" in done.stdout and "lost:" in done.stdout
 
 
 def test_a_lost_scheduler_stops_the_batch_with_a_clear_message(
