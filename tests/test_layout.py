@@ -51,3 +51,21 @@ def test_a_course_with_a_custom_layout_is_graded(tmp_path: Path) -> None:
     assert "4.0/4" in done.stdout
     graded = course / "autograded" / ASSIGNMENT / "ref" / f"{NOTEBOOK}.ipynb"
     assert nbformat.read(graded, as_version=4).cells
+
+
+def test_grading_processes_import_nbformat_without_the_iri_grammars(tmp_path: Path) -> None:
+    # jsonschema compiles Lark grammars for IRI formats at import when rfc3987-syntax is
+    # installed; a process that builds a CourseLayout first goes without them, and notebooks
+    # still validate.
+    probe = (
+        "import sys\n"
+        "from autograder.grading.layout import CourseLayout\n"
+        f"CourseLayout({str(tmp_path)!r}).coursedir\n"
+        "import nbformat\n"
+        "nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell('1')])\n"
+        "nbformat.validate(nb)\n"
+        "print(sys.modules.get('rfc3987_syntax', 'absent'), 'lark' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          check=True)
+    assert done.stdout.split() == ["None", "False"]

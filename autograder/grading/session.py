@@ -26,7 +26,7 @@ from autograder.grading.layout import CourseLayout
 from autograder.grading.preload import Preloader
 from autograder.grading.results import SubmissionResult, TaskResult, write_result
 from autograder.grading.sandbox import Limits
-from autograder.grading.watch import WorkerProcess, private_bytes
+from autograder.grading.watch import WorkerProcess, over_memory
 
 # Used when the course has no measured reference time (built before timing, or --skip-timing).
 DEFAULT_TIMEOUT = 600.0
@@ -114,7 +114,7 @@ class _Verifier:
         return None if found is None else [Verdict(**verdict) for verdict in found]
 
     def _within_memory(self, pid: int) -> bool:
-        return self.memory_bytes is None or private_bytes(pid) <= self.memory_bytes
+        return self.memory_bytes is None or not over_memory([pid], self.memory_bytes)
 
     def stop(self) -> None:
         self.preloader.stop()

@@ -19,6 +19,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import IO, Any
 
@@ -31,6 +32,9 @@ from autograder.grading.sandbox import Limits
 # processes under a worker (listing children scans every process on the machine).
 _POLL_SECONDS = 0.2
 _RESCAN_SECONDS = 1.0
+# How often the kernels' private memory, the figure reported, is read.
+_PRIVATE_SECONDS = 1.0
+_PAGE_BYTES = os.sysconf("SC_PAGE_SIZE")
 _DISK_SECONDS = 1.0
 # Thread-pool sizes that TensorFlow (intra- and inter-op) and OpenMP/oneDNN read at start-up.
 THREAD_ENV_VARS = ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OMP_NUM_THREADS")
@@ -89,6 +93,43 @@ def private_bytes(pid: int) -> int:
     return total
 
 
+def resident_bytes(pid: int) -> int:
+    """A process's resident set size in bytes (pages shared with a preloader included).
+
+    Args:
+        pid: The process.
+
+    Returns:
+        Its RSS; 0 when the process has gone.
+    """
+    try:
+        with open(f"/proc/{pid}/statm", encoding="ascii") as statm:
+            return int(statm.read().split()[1]) * _PAGE_BYTES
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def over_memory(pids: Iterable[int], limit: int) -> bool:
+    """Whether processes together own more than ``limit`` bytes of private memory.
+
+    Reading a process's private memory makes Linux walk its page tables, about 20 ms of CPU for
+    a kernel with TensorFlow loaded, so a watcher polling several times a second would spend a
+    good part of a core on it. Private memory never exceeds the resident size, which costs
+    microseconds to read: the private sum is only read when the resident sum passes the limit.
+
+    Args:
+        pids: The processes.
+        limit: Bytes.
+
+    Returns:
+        True when their private memory sums to more than ``limit``.
+    """
+    pids = list(pids)
+    if sum(resident_bytes(pid) for pid in pids) <= limit:
+        return False
+    return sum(private_bytes(pid) for pid in pids) > limit
+
+
 class ProcessTree:
     """Memory and CPU time of a worker's descendants (its kernels), leaving out preloaders."""
 
@@ -98,6 +139,9 @@ class ProcessTree:
         self.root = psutil.Process(root_pid)
         self.children: list[Any] = []
         self.scanned = 0.0
+        # The descendants' private memory, when it was last read, and whose it was.
+        self.private, self.measured = 0, 0.0
+        self.measured_pids: list[int] = []
         # pid -> CPU seconds when last seen: a process that has ended keeps its share.
         self.cpu_seen: dict[int, float] = {}
 
@@ -120,13 +164,21 @@ class ProcessTree:
                 self.cpu_seen[child.pid] = times.user + times.system
         return sum(self.cpu_seen.values())
 
-    def memory(self, leave_out: set[int]) -> tuple[int, int]:
-        """Return (the worker's RSS, its descendants' private memory) in bytes.
+    def memory(self, leave_out: set[int], limit: int | None = None) -> tuple[int, int, bool]:
+        """Measure the worker and its descendants, preloaders left out (their memory is the
+        grader's).
 
-        Preloaders themselves are left out (their memory is the grader's).
+        The descendants' private memory, the figure reported, is costly to read (see
+        :func:`over_memory`): it is read when the set of descendants changes and every
+        :data:`_PRIVATE_SECONDS` otherwise. The limit is checked on every call.
 
         Args:
             leave_out: pids of preloaders.
+            limit: The descendants' memory limit in bytes, or None.
+
+        Returns:
+            (the worker's RSS, the descendants' private memory as last read, whether they are
+            over ``limit`` now).
         """
         import psutil
 
@@ -137,10 +189,13 @@ class ProcessTree:
                 self.scanned = now
             own = self.root.memory_info().rss
         except psutil.Error:
-            return 0, 0
-        total = sum(private_bytes(child.pid) for child in self.children
-                    if child.pid not in leave_out)
-        return own, total
+            return 0, 0, False
+        pids = [child.pid for child in self.children if child.pid not in leave_out]
+        over = limit is not None and over_memory(pids, limit)
+        if over or pids != self.measured_pids or now - self.measured >= _PRIVATE_SECONDS:
+            self.private = sum(private_bytes(pid) for pid in pids)
+            self.measured, self.measured_pids = now, pids
+        return own, self.private, over
 
 
 def kill_tree(pid: int) -> None:
@@ -279,9 +334,9 @@ class WorkerProcess:
             if stopping.is_set():
                 self.stop()
                 return None, "interrupted", peak_kernel, peak_worker
-            own, kernels = tree.memory(self.preloaders)
+            own, kernels, over = tree.memory(self.preloaders, memory_bytes)
             peak_kernel, peak_worker = max(peak_kernel, kernels), max(peak_worker, own)
-            if memory_bytes is not None and kernels > memory_bytes:
+            if over:
                 self.stop()
                 return None, "memory", peak_kernel, peak_worker
             now = time.monotonic()
