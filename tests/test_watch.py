@@ -1,0 +1,60 @@
+"""The grader's watch on a worker's processes: memory readings and the limit."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from autograder.grading import watch
+
+
+def test_resident_size_bounds_private_memory() -> None:
+    pid = os.getpid()
+    assert 0 < watch.private_bytes(pid) <= watch.resident_bytes(pid)
+
+
+def test_private_memory_is_not_read_while_the_resident_size_is_under_the_limit(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    def costly(pid: int) -> int:
+        raise AssertionError("private memory read although the resident size was under")
+
+    monkeypatch.setattr(watch, "private_bytes", costly)
+    assert not watch.over_memory([os.getpid()], 2 * watch.resident_bytes(os.getpid()))
+
+
+def test_over_the_limit_is_decided_on_private_memory() -> None:
+    pid = os.getpid()
+    private, resident = watch.private_bytes(pid), watch.resident_bytes(pid)
+    assert watch.over_memory([pid], private // 2)
+    # Resident over the limit, private under it: shared pages are not the submission's.
+    if private < resident - 2**20:
+        assert not watch.over_memory([pid], (private + resident) // 2)
+
+
+def test_gone_processes_weigh_nothing() -> None:
+    assert watch.resident_bytes(2**22 + 1) == 0
+    assert not watch.over_memory([2**22 + 1], 0)
+
+
+def test_tree_reads_private_memory_of_the_descendants_it_does_not_leave_out() -> None:
+    import subprocess
+    import time
+
+    import psutil
+
+    root = subprocess.Popen(["sh", "-c", "sleep 30 & wait"])
+    try:
+        deadline = time.monotonic() + 10
+        while not (children := psutil.Process(root.pid).children()):
+            assert time.monotonic() < deadline, "the shell started no child"
+            time.sleep(0.05)
+        sleeper = children[0].pid
+        tree = watch.ProcessTree(root.pid)
+        own, kernels, over = tree.memory(set(), None)
+        assert own > 0 and kernels == watch.private_bytes(sleeper) > 0 and not over
+        assert tree.memory(set(), 1)[2]
+        assert tree.memory({sleeper}, None)[1] == 0
+    finally:
+        watch.kill_tree(root.pid)
+        root.wait()
