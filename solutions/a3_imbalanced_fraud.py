@@ -160,20 +160,6 @@ BASELINE = QuizAnswer(
     how_to_answer="a fraction between 0 and 1 (such as 0.75).",
 )
 
-_MESSAGE_PRECISION = (
-    "Your test_precision is {given:.4f}, but precision computed from `model` on x_test at your "
-    "threshold is {actual:.4f}. Precision is the share of transactions flagged as fraud that "
-    "really are fraud: true positives / (true positives + false positives). Predict "
-    "probabilities, compare them with `threshold`, then compute it."
-)
-_MESSAGE_RECALL = (
-    "Your test_recall is {given:.4f}, but recall computed from `model` on x_test at your "
-    "threshold is {actual:.4f}. Recall is the share of real frauds the model flags: "
-    "true positives / (true positives + false negatives). Predict probabilities, compare them "
-    "with `threshold`, then compute it."
-)
-
-
 # What the grade cells of parts 2 and 3 hand to `autograder grade`.
 _MODEL_EXPORTS = (Export("model", "model", "model"), Export("answer", "threshold", "threshold"))
 _NEEDS = {"model": "the cell that trains `model`", "threshold": "the cell that trains `model`"}
@@ -188,23 +174,20 @@ def _holdout_check(**minimum: float) -> Verified:
     )
 
 
-def _reported_metric_test(test_id: str, variable: str, metric: str, message: str) -> GradeCell:
-    # The reference figure is recomputed at grading time from the learner's own model and data,
-    # so nothing about the expected value appears in the release.
+def _reported_figure_test(test_id: str, variable: str, figure: str) -> GradeCell:
+    # The grader recomputes the figure from the learner's own model and test rows at their
+    # threshold, so nothing about the expected value appears in the release.
     return GradeCell(
         test_id, 1,
-        f"assert {variable!r} in globals(), \"Assign your figure to `{variable}` above.\"",
-        f"_figures = autograder.check_metrics(model, x_test, y_test, threshold=threshold).metrics\n"
-        f"_given, _actual = float({variable}), float(_figures[{metric!r}])\n"
-        f"assert abs(_given - _actual) <= 0.01, {message!r}.format(given=_given, actual=_actual)",
+        "from autograder.checks.thresholds import check_figures\n\n"
+        f"check_figures(model, x_test, y_test, threshold=threshold, {figure}={variable})"
+        ".assert_passed();",
         needs={**_NEEDS, variable: "`report` and the cell that calls it"},
         verified=Verified(
             (Export("answer", variable, variable), *_MODEL_EXPORTS),
-            (CheckSpec(
-                "check_reported_metric",
-                (f"@{variable}", "@model", "@dataset:fraud.x_test", "@dataset:fraud.y_test"),
-                {"metric": metric, "threshold": "@threshold", "tolerance": 0.01},
-            ),),
+            (CheckSpec("check_figures", ("@model", "@dataset:fraud.x_test",
+                                         "@dataset:fraud.y_test"),
+                       {"threshold": "@threshold", figure: f"@{variable}"}),),
         ),
     )
 
@@ -277,9 +260,7 @@ ASSIGNMENT = Assignment(
             "print(f\"precision {test_precision:.3f}, recall {test_recall:.3f}\")",
             before="from sklearn.metrics import precision_score, recall_score",
         ),
-        _reported_metric_test(
-            "report-precision", "test_precision", "precision", _MESSAGE_PRECISION
-        ),
-        _reported_metric_test("report-recall", "test_recall", "recall", _MESSAGE_RECALL),
+        _reported_figure_test("report-precision", "test_precision", "precision"),
+        _reported_figure_test("report-recall", "test_recall", "recall"),
     ),
 )

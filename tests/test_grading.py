@@ -361,7 +361,7 @@ def test_manifest_is_derived_from_an_assignment_definition(exports: Path) -> Non
     exec(code, {})  # noqa: S102 - `build` is undefined: the export is skipped, nothing raises
 
 
-def test_reported_metric_is_recomputed_by_the_grader_on_scaled_data(exports: Path) -> None:
+def test_reported_figure_is_recomputed_by_the_grader_on_scaled_data(exports: Path) -> None:
     import keras
     from sklearn.preprocessing import StandardScaler
 
@@ -380,9 +380,9 @@ def test_reported_metric_is_recomputed_by_the_grader_on_scaled_data(exports: Pat
     export.answer("bad", float(actual) - 0.2)
     tasks = Manifest("a", tuple(
         checks_task("nb", name, name, 1, [CheckSpec(
-            "check_reported_metric",
-            (f"@{name}", "@model", "@dataset:breast_cancer.x_test|scaler",
-             "@dataset:breast_cancer.y_test"), {"metric": "recall"})])
+            "check_figures",
+            ("@model", "@dataset:breast_cancer.x_test|scaler", "@dataset:breast_cancer.y_test"),
+            {"threshold": 0.5, "recall": f"@{name}"})])
         for name in ("good", "bad")))
     verdicts = {v.grade_id: v for v in verify_submission(tasks, exports)}
     assert verdicts["good"].score == 1.0, verdicts["good"].message

@@ -27,6 +27,18 @@ from autograder.quiet import no_stderr
 from autograder.result import CheckResult
 
 FIGURES = ("precision", "recall", "pr_auc")
+# What each figure is, said when a reported one is wrong.
+_DEFINITIONS = {
+    "precision": "Precision is the share of flagged rows that really are positive: true "
+                 "positives / (true positives + false positives).",
+    "recall": "Recall is the share of real positives that are flagged: true positives / "
+              "(true positives + false negatives).",
+    "pr_auc": "PR-AUC is the average precision over every threshold "
+              "(`sklearn.metrics.average_precision_score` of the labels and the predicted "
+              "probabilities); it does not depend on your threshold.",
+}
+_HOW = ("Predict probabilities, flag those at or above `threshold`, then compute each figure "
+        "from the flags and the labels.")
 
 
 def threshold_problem(check: str, threshold: Any) -> CheckResult | None:
@@ -258,10 +270,13 @@ def check_figures(model: Any, x: Any, y: Any, *, threshold: Any, positive: int =
             problems.append(f"Your {name} must be a plain number, not {type(given).__name__}.")
         elif abs(float(given) - truth[name]) > tolerance:
             problems.append(f"Your {name} is {float(given):.4f}, but computed from your model on "
-                            f"these rows (positive label {positive}) it is {truth[name]:.4f}.")
+                            f"these rows (positive label {positive}) it is {truth[name]:.4f}. "
+                            f"{_DEFINITIONS[name]}")
         else:
             right[name] = truth[name]
     if not problems:
         return result.passed(check, "Your figures match the grader's.", metrics=right)
+    if any(name != "pr_auc" for name in set(reported) - set(right)):
+        problems.append(_HOW)
     return result.failed(check, " ".join(problems), metrics=right,
                          score=len(right) / len(reported))

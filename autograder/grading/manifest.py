@@ -13,8 +13,7 @@ grade cell, which exported name to read and how to judge it:
   grader-only features of a dataset (``.y`` the labels), ``"@dataset:mnist.x_test"`` a part of
   the learner's default split, rebuilt by the grader, and ``"@holdout:breast_cancer.x|scaler"``
   that data transformed by the exported scaler ``scaler``. A literal string that starts with
-  ``@`` is written ``"@@..."``. ``check_reported_metric`` (grader-side only) compares a figure
-  the learner reported with the same metric computed from their model. :data:`CHECK_MODULES`
+  ``@`` is written ``"@@..."``. :data:`CHECK_MODULES`
   is the one registry of checks: each name and the module that defines it (the assignment
   checks of :mod:`autograder.checks.thresholds`, ``multiclass``, ``multilabel``, ``custom`` and
   ``leak_scores`` among them).
@@ -38,13 +37,11 @@ from typing import Any
 SCHEMA_VERSION = 1
 GRADER_DIR = "grader"
 KINDS = ("answer", "checks")
-# Every check the grader may run, and the module that defines it (``check_reported_metric`` is
-# defined in :mod:`autograder.verify`, as it exists only on the grader's side).
+# Every check the grader may run, and the module that defines it.
 CHECK_MODULES = {
     "check_model": "autograder.checks.model",
     "check_metrics": "autograder.checks.metrics",
     "check_split": "autograder.checks.leakage",
-    "check_reported_metric": "autograder.verify",
     "check_leak_scores": "autograder.checks.leak_scores",
     "check_screen": "autograder.checks.thresholds",
     "check_threshold_choice": "autograder.checks.thresholds",

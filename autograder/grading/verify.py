@@ -350,39 +350,6 @@ def _verify_checks(task: Task, exports: Exports) -> Verdict:
     return _verdict(task, round(score, 6), worst, "\n".join(messages))
 
 
-def check_reported_metric(reported: Any, model: Any, x: Any, y: Any, *, metric: str,
-                          threshold: Any = 0.5, tolerance: float = 0.01) -> Any:
-    """Check a figure the learner reported against the same metric computed by the grader.
-
-    Args:
-        reported: The learner's figure (plain data).
-        model: The learner's model.
-        x: Features the figure was computed on.
-        y: Labels.
-        metric: Name of a figure of :func:`autograder.check_metrics` (``"precision"`` ...).
-        threshold: Decision threshold of a binary model.
-        tolerance: Largest accepted absolute difference.
-
-    Returns:
-        A :class:`autograder.result.CheckResult`.
-    """
-    from autograder import check_metrics
-    from autograder.result import failed, passed
-
-    name = "check_reported_metric"
-    if type(reported) not in (int, float) or type(threshold) not in (int, float):
-        return failed(name, f"Your {metric} figure must be a plain number, not "
-                            f"{type(reported).__name__}.")
-    actual = check_metrics(model, x, y, threshold=float(threshold)).metrics.get(metric)
-    if actual is None:
-        return failed(name, f"The grader could not compute {metric} for your model.")
-    if abs(float(reported) - float(actual)) <= tolerance:
-        return passed(name, f"Your reported {metric} {reported:.4f} matches the grader's "
-                            f"{actual:.4f}.")
-    return failed(name, f"Your reported {metric} is {reported:.4f}, but {metric} computed from "
-                        f"your model at your threshold is {actual:.4f}.")
-
-
 def _resolve(value: Any, exports: Exports) -> Any:
     # "@name" -> export, "@name.key" -> array, "@holdout:dataset.x" -> grader-only data.
     if isinstance(value, list):
