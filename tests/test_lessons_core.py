@@ -91,6 +91,9 @@ def test_lesson_02_compile_fit_evaluate(repo: Path, tmp_path: Path) -> None:
         "steps_per_epoch", "len(x_train)",
         "same_with_numpy_seed", "same_with_keras_seed", "same_training_on_cpu",
         "[n for n in dir(__import__('tensorflow').config.experimental) if 'determinism' in n]",
+        "order_without", "order_with", "clock_without", "clock_with",
+        "same_training_deterministic",
+        "tf.config.experimental.enable_op_determinism.__doc__",
     ])
     v: dict[str, Any] = run.values
     sparse, categorical, from_logits = v["[float(sparse), float(categorical), float(from_logits)]"]
@@ -130,6 +133,20 @@ def test_lesson_02_compile_fit_evaluate(repo: Path, tmp_path: Path) -> None:
         "[n for n in dir(__import__('tensorflow').config.experimental) if 'determinism' in n]"
     ]
     assert names == ["enable_op_determinism"]
+    # Without op determinism a parallel map hands back the fast elements before the slow element
+    # 0; with it the elements come back in order, tf.timestamp() raises instead of running, and
+    # two seeded training runs still match bit for bit.
+    assert sorted(v["order_without"]) == [0, 1, 2, 3]
+    assert v["order_without"][0] != 0
+    assert v["order_with"] == [0, 1, 2, 3]
+    assert v["clock_without"].endswith(" s since 1970")
+    assert v["clock_with"] == "FailedPreconditionError"
+    assert v["same_training_deterministic"] is True
+    # "TensorFlow's documentation of the call warns that models and tf.data pipelines can run
+    # slower with it."
+    doc = " ".join(v["tf.config.experimental.enable_op_determinism.__doc__"].split())
+    assert "your model may run slower" in doc
+    assert "your model or your `tf.data` data processing slower" in doc
 
 
 def test_lesson_03_binary_thresholds(repo: Path, tmp_path: Path) -> None:

@@ -36,7 +36,14 @@ INSTRUCTOR_PLUGINS = (
     "@jupyter/nbgrader:course-list",
 )
 INSTRUCTOR_ENDPOINTS = ("formgrader", "formgraders")
-LEARNER_PLUGINS = ("@jupyter/nbgrader:assignment-list", "@jupyter/nbgrader:validate-assignment")
+# What a learner keeps: the Assignment List, the Validate button, and the Nbgrader menu, the
+# learner's way to open the Assignment List (its instructor entries stay hidden: their commands
+# come from the disabled plugins).
+LEARNER_PLUGINS = (
+    "@jupyter/nbgrader:assignment-list",
+    "@jupyter/nbgrader:validate-assignment",
+    "@jupyter/nbgrader:menu",
+)
 EXTENSIONS = ("@jupyter-widgets/jupyterlab-manager", "@jupyter/nbgrader")
 START_TIMEOUT = 240  # seconds: building the lessons and starting JupyterLab on a busy machine
 
@@ -201,6 +208,25 @@ def learner_lab(
     command = ["make", "--no-print-directory", "-o", ".venv/.installed", "lab", "PORT=0"]
     with _serve(command, repo, env) as lab:
         yield lab
+
+
+def test_learner_page_config_decides_every_nbgrader_plugin(repo: Path) -> None:
+    """Every plugin the installed nbgrader lab extension ships is switched off for learners or
+    kept on purpose: a plugin added by a newer nbgrader fails here until it is decided."""
+    static = repo / ".venv" / "share" / "jupyter" / "labextensions" / "@jupyter" / "nbgrader"
+    bundles = sorted((static / "static").glob("*.js"))
+    assert bundles, f"no nbgrader lab extension under {static}"
+    shipped = {
+        match.group(0).strip('"')
+        for bundle in bundles
+        for match in re.finditer(r'"@jupyter/nbgrader:[a-z-]+"', bundle.read_text("utf-8"))
+    }
+    assert shipped == set(INSTRUCTOR_PLUGINS) | set(LEARNER_PLUGINS), sorted(shipped)
+    config = repo / "config" / "learner-lab" / "labconfig" / "page_config.json"
+    decided = json.loads(config.read_text(encoding="utf-8"))["disabledExtensions"]
+    assert decided == {
+        **dict.fromkeys(INSTRUCTOR_PLUGINS, True), **dict.fromkeys(LEARNER_PLUGINS, False)
+    }
 
 
 def test_make_lab_starts_as_root_and_as_any_other_user(repo: Path) -> None:
