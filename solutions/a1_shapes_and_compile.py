@@ -190,7 +190,8 @@ QUESTIONS = (
 
 ASSIGNMENT = Assignment(
     name=NAME,
-    lessons=("01-keras-sequential-api", "02-compile-fit-evaluate"),
+    lessons=("01-keras-sequential-api", "02-compile-fit-evaluate",
+             "08-multilabel-classification"),
     title="Assignment 1: shapes and compile",
     introduction=(
         "Read the models below and answer each question by assigning a plain Python variable "

@@ -43,6 +43,23 @@ class WrongShape(a7.Specificity):
         return keras.ops.ones((3,))
 
 
+class ReturnsText(a7.Specificity):
+    def result(self):
+        return "high"
+
+
+class ReturnsCounts(a7.Specificity):
+    """Returns the two counts as a tuple instead of their ratio."""
+
+    def result(self):
+        return self.true_negatives, self.false_positives
+
+
+class ReturnsNothing(a7.Specificity):
+    def result(self):
+        self.true_negatives / (self.true_negatives + self.false_positives)
+
+
 class NeedsArguments(a7.Specificity):
     def __init__(self, threshold, **kwargs):
         super().__init__(threshold=threshold, **kwargs)
@@ -84,6 +101,9 @@ def test_the_grader_seed_gives_other_rows_than_the_public_one() -> None:
     (NeverReset, "reset_state() must set"),
     (Raises, "not written yet"),
     (WrongShape, "shape (3,)"),
+    (ReturnsText, "returned a str ('high'), not a number"),
+    (ReturnsCounts, "shape (2,), not one number"),
+    (ReturnsNothing, "returned None: it must `return` the figure"),
     (NeedsArguments, "no arguments"),
     (a7.EveryNEpochs, "subclass of keras.metrics.Metric"),
 ])

@@ -7,7 +7,10 @@ and plants submissions for a few students:
 - ``noisy``: the reference answers, after code that prints to stderr, turns on every warning and
   DEBUG logging -- grade cells must still score full marks;
 - ``blank``: the release notebook untouched;
-- ``half``: some answers right, one wrong, the rest untouched.
+- ``half``: some answers right, one wrong, the rest untouched;
+- ``broken_metric``, ``stuck_callback`` and ``wild_threshold``: the reference answers except one
+  task whose code misbehaves at grading time (a metric that raises, a callback that never
+  finishes in the grader's check, a threshold outside [0, 1]).
 
 Then it runs ``nbgrader autograde`` and ``generate_feedback`` and reads scores from the gradebook.
 """
@@ -57,7 +60,10 @@ ALL = (A1, A2, A3, A4, A5, A6, A7, A8)
 # Which students hand in which assignment; autograding costs a kernel per pair. `half` answers
 # some tasks right, takes a shortcut on another (an extreme threshold, a split that ignores
 # repeated records, a metric without state ...) and leaves the rest untouched.
-PLAN = {"reference": ALL, "noisy": ALL, "blank": ALL, "half": ALL}
+#
+# Bad learner code in one task costs that task's points, with a message, and nothing else.
+BROKEN = {"broken_metric": (A7,), "stuck_callback": (A7,), "wild_threshold": (A5,)}
+PLAN = {"reference": ALL, "noisy": ALL, "blank": ALL, "half": ALL, **BROKEN}
 NOISE = """\
 import logging, sys, warnings
 warnings.simplefilter("always")
@@ -390,6 +396,59 @@ def _half_answers(assignment: str, solutions: dict[str, str]) -> dict[str, str]:
             "accuracy_misleads-answer": "accuracy_misleads = 'A'"}
 
 
+def _changed(code: str, old: str, new: str) -> str:
+    """``code`` with ``old`` replaced by ``new``; fails when ``old`` is not in it."""
+    assert old in code, f"the reference code no longer holds {old!r}"
+    return code.replace(old, new)
+
+
+# result() divides by a count it never defined: the metric raises whenever it is asked for one.
+_RESULT_TYPO = ("self.true_negatives, self.true_negatives + self.false_positives",
+                "self.true_negatives, self.negatives")
+# The callback waits for a model with this notebook's 30 features, so the learner's own training
+# finishes and the grader's check (a tiny model on 4 features) never does. It gives up after
+# 120 s, so that a check without a time limit fails this test instead of stalling it.
+_WAITS_FOR_30_FEATURES = ("    def on_epoch_end(self, epoch, logs=None):\n", """\
+    def on_epoch_end(self, epoch, logs=None):
+        while self.model.input_shape[-1] != 30 and time.monotonic() < GIVE_UP:
+            time.sleep(0.05)
+""")
+
+
+def _broken_answers(student: str, solutions: dict[str, str]) -> dict[str, str]:
+    """The reference answers, except the one task a student of :data:`BROKEN` gets wrong."""
+    if student == "broken_metric":
+        return {**solutions, "specificity": _changed(solutions["specificity"], *_RESULT_TYPO)}
+    if student == "stuck_callback":
+        callback = _changed(solutions["every-n-epochs"], *_WAITS_FOR_30_FEATURES)
+        give_up = "import time\n\nGIVE_UP = time.monotonic() + 120\n\n\n"
+        return {**solutions, "every-n-epochs": give_up + callback}
+    return {**solutions, "choose-threshold": _changed(
+        solutions["choose-threshold"], "threshold = choose_threshold(model, scaler, x_val, y_val)",
+        "threshold = 1.5")}
+
+
+# What each student of BROKEN earns per grade cell, and what each failing cell says.
+BROKEN_SCORES = {
+    ("broken_metric", A7): {"metric-matches-sklearn": 0, "callback-records": 2,
+                            "why_state-test": 1},
+    ("stuck_callback", A7): {"metric-matches-sklearn": 3, "callback-records": 0,
+                             "why_state-test": 1},
+    ("wild_threshold", A5): {"model-shape": 1, "screen-goal": 0,
+                             "threshold-from-validation": 0, "screen-figures-test": 0},
+}
+BROKEN_MESSAGES = {
+    ("broken_metric", A7): {
+        "metric-matches-sklearn": "Your metric failed while it was fed rows: AttributeError: "
+                                  "'Specificity' object has no attribute 'negatives'"},
+    ("stuck_callback", A7): {"callback-records": "Training with your callback failed: "
+                                                 "TimeoutError: it did not finish within"},
+    ("wild_threshold", A5): dict.fromkeys(
+        ("screen-goal", "threshold-from-validation", "screen-figures-test"),
+        "Your threshold 1.5 is outside (0, 1)"),
+}
+
+
 # What `half` earns per grade cell: the shortcut tasks earn nothing.
 HALF_SCORES = {
     A2: {"build-model-test": 2, "test-accuracy": 0, "unseen-accuracy": 0},
@@ -428,6 +487,8 @@ def course(tmp_path_factory: pytest.TempPathFactory) -> CourseLayout:
         noisy = {key: NOISE + code for key, code in solutions.items()}
         plans = {"reference": solutions, "noisy": noisy, "blank": {},
                  "half": _half_answers(assignment, solutions)}
+        plans.update({student: _broken_answers(student, solutions)
+                      for student, assignments in BROKEN.items() if assignment in assignments})
         for student, assignments in PLAN.items():
             if assignment in assignments:
                 _plant(layout, student, assignment, plans[student])
@@ -575,6 +636,61 @@ def test_feedback_of_a_shortcut_says_what_was_wrong(course: CourseLayout) -> Non
 
 
 @pytest.mark.nbgrader
+@pytest.mark.parametrize(("student", "assignment"), sorted(BROKEN_SCORES))
+def test_bad_learner_code_costs_its_task_with_a_message_and_the_rest_is_graded(
+        course: CourseLayout, student: str, assignment: str) -> None:
+    import html as html_text
+
+    assert _scores(course, assignment, student) == BROKEN_SCORES[student, assignment]
+    messages = BROKEN_MESSAGES[student, assignment]
+    notebook = nbformat.read(course.autograded(student, assignment), as_version=4)
+    failed = {}
+    for cell in notebook.cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if meta.get("grade"):
+            errors = [out for out in cell.outputs if out.get("output_type") == "error"]
+            if meta["grade_id"] in messages:
+                # The check's own failure, never the learner's exception or the grader's.
+                assert [out.ename for out in errors] == ["CheckFailed"], errors
+                failed[meta["grade_id"]] = errors[0].evalue
+            else:
+                assert errors == [], (meta["grade_id"], errors)
+    assert failed.keys() == messages.keys()
+    for grade_id, message in messages.items():
+        assert message in failed[grade_id], failed[grade_id]
+    # The feedback shows each failing grade cell's message in place of a traceback.
+    html = course.feedback(student, assignment).read_text()
+    shown = [html_text.unescape(part.split("</pre>", 1)[0])
+             for part in html.split("CheckFailed: ")[1:]]
+    assert len(shown) == len(messages), shown
+    for grade_id, message in messages.items():
+        assert any(message in text for text in shown), (grade_id, shown)
+    for text in shown:
+        assert "Traceback" not in text and "File " not in text, text
+    assert "autograder/checks" not in html and "site-packages/autograder" not in html
+
+
+@pytest.mark.nbgrader
+def test_a_callback_that_never_finishes_stops_only_the_graders_check(
+        course: CourseLayout) -> None:
+    # Guard against a test that cannot fail: the learner's own training with the callback ran
+    # through and recorded, so only the check's time limit stopped it.
+    from autograder.checks.custom import TIME_LIMIT
+
+    notebook = nbformat.read(course.autograded("stuck_callback", A7), as_version=4)
+    training = next(cell for cell in notebook.cells
+                    if cell.metadata.get("nbgrader", {}).get("grade_id") == "every-n-epochs")
+    assert "while self.model.input_shape[-1] != 30" in training.source
+    assert [out for out in training.outputs if out.get("output_type") == "error"] == []
+    printed = "".join(out.text for out in training.outputs if out.get("name") == "stdout")
+    assert printed.startswith("[(2, "), printed
+    check = next(cell for cell in notebook.cells
+                 if cell.metadata.get("nbgrader", {}).get("grade_id") == "callback-records")
+    errors = [out.evalue for out in check.outputs if out.get("output_type") == "error"]
+    assert len(errors) == 1 and f"did not finish within {TIME_LIMIT:g} s" in errors[0], errors
+
+
+@pytest.mark.nbgrader
 def test_feedback_hides_hidden_tests_and_grader_data(course: CourseLayout) -> None:
     for student, assignments in PLAN.items():
         for assignment in assignments:
@@ -617,17 +733,39 @@ def test_test_cells_are_locked_and_hidden_parts_only_in_source() -> None:
                 pytest.fail(f"{assignment.name}/{part.id} shows grader-only data")
 
 
-LESSONS = (
-    "01-keras-sequential-api", "02-compile-fit-evaluate", "03-binary-classification-thresholds",
-    "04-multiclass-classification", "05-metric-pitfalls", "06-leakage-overfitting",
-    "07-custom-metrics-callbacks", "08-multilabel-classification",
-)
+def _lessons() -> list[str]:
+    """The course's lessons, by stem, from the files in ``lessons/``."""
+    return sorted(path.stem for path in (REPO / "lessons").glob("*.md"))
+
+
+def _graded_tasks(assignment: object) -> set[str]:
+    """The names a course-map row may give a graded task of an assignment.
+
+    Args:
+        assignment: An :class:`~autograder.render.nbgrader_source.Assignment`.
+
+    Returns:
+        Every grade cell's id, and for each question answered in a variable both the variable
+        and its grade cell's id (``<variable>-test``).
+    """
+    from autograder.render.nbgrader_source import QuizAnswer
+
+    names: set[str] = set()
+    for part in assignment.parts:
+        if isinstance(part, GradeCell):
+            names.add(part.id)
+        elif isinstance(part, QuizAnswer):
+            names |= {part.variable, f"{part.variable}-test"}
+    return names
 
 
 def test_every_lesson_is_assessed_by_a_graded_task_and_the_course_map_says_which() -> None:
     from solutions import assignments
 
-    graded: dict[str, list[str]] = {lesson: [] for lesson in LESSONS}
+    lessons = _lessons()
+    assert len(lessons) >= 8, lessons
+    graded: dict[str, list[str]] = {lesson: [] for lesson in lessons}
+    tasks = {assignment.name: _graded_tasks(assignment) for assignment in assignments()}
     for assignment in assignments():
         assert assignment.lessons, f"{assignment.name} names no lesson it assesses"
         for lesson in assignment.lessons:
@@ -643,8 +781,18 @@ def test_every_lesson_is_assessed_by_a_graded_task_and_the_course_map_says_which
         for name in names:
             assert f"`{name}`" in row, (lesson, name)
         # The self-check questions it names are questions of that lesson's quiz.
-        questions = row.split("|")[3]
+        columns = row.split("|")
         quiz = (REPO / "quizzes" / f"{lesson}.yaml").read_text(encoding="utf-8")
-        for question in re.findall(r"`([a-z0-9-]+)`", questions):
+        for question in re.findall(r"`([a-z0-9-]+)`", columns[3]):
             assert f"id: {question}\n" in quiz, (lesson, question)
-
+        # The graded tasks it names ("`assignment`: `task`, `task`; ...") are grade cells of
+        # those assignments.
+        entries = [entry.strip() for entry in columns[4].split(";") if entry.strip()]
+        assert entries, f"the course map names no graded task for {lesson}"
+        for entry in entries:
+            found = re.fullmatch(r"`([a-z0-9_]+)`:\s*(`[^`]+`(?:,\s*`[^`]+`)*)", entry)
+            assert found, f"{lesson}: course-map entry {entry!r} is not `assignment`: `task`, ..."
+            name, named = found.group(1), re.findall(r"`([^`]+)`", found.group(2))
+            assert name in tasks, f"{lesson}: the course map names no assignment {name!r}"
+            unknown = [task for task in named if task not in tasks[name]]
+            assert unknown == [], f"{lesson}: {name} has no graded task {unknown}"

@@ -129,7 +129,12 @@ def _scalar(value: Any) -> float:
     if array.shape not in ((), (1,)):
         raise ValueError(f"result() returned an array of shape {array.shape}, not one number")
     if array.dtype.kind not in "biuf":
-        raise ValueError(f"result() returned values of type {array.dtype}, not a number")
+        # Say what the learner's code returned (a str, None), not NumPy's dtype code ("<U4").
+        if value is None:
+            raise ValueError("result() returned None: it must `return` the figure")
+        shown = (f"a {type(value).__name__}" if array.dtype.kind in "USO"
+                 else f"{array.dtype} values")
+        raise ValueError(f"result() returned {shown} ({str(value)[:40]!r}), not a number")
     return float(array.reshape(()))
 
 
