@@ -10,7 +10,13 @@ and plants submissions for a few students:
 - ``half``: some answers right, one wrong, the rest untouched;
 - ``broken_metric``, ``stuck_callback`` and ``wild_threshold``: the reference answers except one
   task whose code misbehaves at grading time (a metric that raises, a callback that never
-  finishes in the grader's check, a threshold outside [0, 1]).
+  finishes in the grader's check, a threshold outside [0, 1]);
+- ``mse_screen``, ``dense_digits``, ``no_eights``, ``zero_based_callback`` and
+  ``softmax_tagger``: the reference answers except a shortcut or the typical mistake on some
+  tasks (a regression loss, figures at threshold 0.5, no convolution, a digit left out of
+  training, epochs counted from 0, a softmax over independent labels, top-2 accuracy as
+  precision@2, wrong choices) -- exactly those grade cells earn nothing, with a message naming
+  the cause, and every other cell keeps its points.
 
 Then it runs ``nbgrader autograde`` and ``generate_feedback`` and reads scores from the gradebook.
 """
@@ -23,6 +29,7 @@ import os
 import re
 import subprocess
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 import nbformat
@@ -63,7 +70,11 @@ ALL = (A1, A2, A3, A4, A5, A6, A7, A8)
 #
 # Bad learner code in one task costs that task's points, with a message, and nothing else.
 BROKEN = {"broken_metric": (A7,), "stuck_callback": (A7,), "wild_threshold": (A5,)}
-PLAN = {"reference": ALL, "noisy": ALL, "blank": ALL, "half": ALL, **BROKEN}
+# A shortcut (or the typical mistake a task exists to catch) costs exactly its grade cell; each
+# student combines the shortcuts of one assignment that do not interfere (see _shortcut_answers).
+SHORTCUTS = {"mse_screen": (A5,), "dense_digits": (A6,), "no_eights": (A6,),
+             "zero_based_callback": (A7,), "softmax_tagger": (A8,)}
+PLAN = {"reference": ALL, "noisy": ALL, "blank": ALL, "half": ALL, **BROKEN, **SHORTCUTS}
 NOISE = """\
 import logging, sys, warnings
 warnings.simplefilter("always")
@@ -449,6 +460,98 @@ BROKEN_MESSAGES = {
 }
 
 
+# The reference code a student of SHORTCUTS changes, as (old, new) pairs for _changed.
+# a5: a regression loss on the 0/1 labels (the model check refuses it; the screen still works),
+# and the precision reported at the default 0.5 instead of at the chosen threshold.
+_MSE_LOSS = ('loss="binary_crossentropy"', 'loss="mse"')
+_PRECISION_AT_HALF = ("flagged = scores >= threshold", "flagged = scores >= 0.5")
+# a6: a dense network on the flattened image, no convolution (it is accurate enough).
+_NO_CONVOLUTION = ('keras.layers.Conv2D(16, kernel_size=3, activation="relu"),\n'
+                   '        keras.layers.Flatten(),',
+                   'keras.layers.Flatten(),\n'
+                   '        keras.layers.Dense(64, activation="relu"),')
+# a6: the 8s, the digit the reference model confuses most, left out of training.
+_WITHOUT_EIGHTS = ("history = model.fit(x_train, y_train,",
+                   "keep = y_train != 8\nhistory = model.fit(x_train[keep], y_train[keep],")
+# a7: epochs recorded as on_epoch_end numbers them, from 0.
+_EPOCHS_FROM_0 = ("        if (epoch + 1) % self.every == 0:\n"
+                  "            self.records.append((epoch + 1, float(logs[\"loss\"])))",
+                  "        if epoch % self.every == 0:\n"
+                  "            self.records.append((epoch, float(logs[\"loss\"])))")
+# a8: a softmax over the topics (they compete, yet one tagger still finds them), and the share of
+# documents with a true topic among their top 2 (top-2 accuracy) reported as precision@2.
+_SOFTMAX_TAGS = ('keras.layers.Dense(5, activation="sigmoid")',
+                 'keras.layers.Dense(5, activation="softmax")')
+_TOP2_ACCURACY = ("return float(np.mean(np.take_along_axis(y, top, axis=1).sum(axis=1) / 2))",
+                  "return float(np.mean(np.take_along_axis(y, top, axis=1).max(axis=1)))")
+
+
+def _shortcut_answers(student: str, solutions: dict[str, str]) -> dict[str, str]:
+    """The reference answers, except the shortcuts a student of :data:`SHORTCUTS` takes."""
+    answers = dict(solutions)
+    if student == "mse_screen":
+        answers["train-screen"] = _changed(solutions["train-screen"], *_MSE_LOSS)
+        answers["screen-figures"] = _changed(solutions["screen-figures"], *_PRECISION_AT_HALF)
+    elif student == "dense_digits":
+        answers["train-cnn"] = _changed(solutions["train-cnn"], *_NO_CONVOLUTION)
+    elif student == "no_eights":
+        answers["train-cnn"] = _changed(solutions["train-cnn"], *_WITHOUT_EIGHTS)
+    elif student == "zero_based_callback":
+        answers["every-n-epochs"] = _changed(solutions["every-n-epochs"], *_EPOCHS_FROM_0)
+        # "The mean of the batch ratios is the same number" (it is C).
+        answers["why_state-answer"] = _changed(
+            solutions["why_state-answer"], "why_state = 'C'", "why_state = 'B'")
+    else:
+        answers["train-tagger"] = _changed(solutions["train-tagger"], *_SOFTMAX_TAGS)
+        answers["precision-at-k"] = _changed(solutions["precision-at-k"], *_TOP2_ACCURACY)
+        # "Keras raises an error" (it is D).
+        answers["accuracy_misleads-answer"] = _changed(
+            solutions["accuracy_misleads-answer"], "accuracy_misleads = 'D'",
+            "accuracy_misleads = 'C'")
+    return answers
+
+
+# What each student of SHORTCUTS earns per grade cell, and what each failing cell must say: every
+# listed fragment, so that the message names the cause.
+SHORTCUT_SCORES = {
+    ("mse_screen", A5): {"model-shape": 0, "screen-goal": 3, "threshold-from-validation": 2,
+                         "screen-figures-test": 0},
+    ("dense_digits", A6): {"cnn-shape": 0, "unseen-class-recall": 3, "mistake-figures": 2},
+    ("no_eights", A6): {"cnn-shape": 1, "unseen-class-recall": 0, "mistake-figures": 2},
+    ("zero_based_callback", A7): {"metric-matches-sklearn": 3, "callback-records": 0,
+                                  "why_state-test": 0},
+    ("softmax_tagger", A8): {"tagger-shape": 0, "unseen-macro-f1": 3,
+                             "thresholds-from-validation": 2, "precision-at-k-test": 0,
+                             "accuracy_misleads-test": 0},
+}
+SHORTCUT_MESSAGES = {
+    ("mse_screen", A5): {
+        "model-shape": ("Your model is compiled with 'mse', a regression loss",
+                        'Use loss="binary_crossentropy"'),
+        "screen-figures-test": ("Your precision is 1.0000, but computed from your model on these "
+                                "rows (positive label 0) it is",
+                                "flag those at or above `threshold`")},
+    ("dense_digits", A6): {
+        "cnn-shape": ("check_cnn: failed. Your model's layers are Flatten, Dense, Dense: a CNN "
+                      "needs at least one convolution layer",)},
+    ("no_eights", A6): {
+        "unseen-class-recall": ("the model finds too few examples of class 8 (0%): every class "
+                                "needs a recall of 75%",)},
+    ("zero_based_callback", A7): {
+        "callback-records": ("your callback recorded epochs [0, 2, 4], not [2, 4, 6]",
+                             "Keras counts epochs from 0 in on_epoch_end"),
+        "why_state-test": ("why_state: failed. It is not the same number: batches hold "
+                           "different numbers of negatives",)},
+    ("softmax_tagger", A8): {
+        "tagger-shape": ("outputs sum to 1 in every row, as softmax makes them",
+                         'use activation="sigmoid" on the last layer'),
+        "precision-at-k-test": ("but the mean share of true labels among each row's 2 most "
+                                "probable labels is",),
+        "accuracy_misleads-test": ("accuracy_misleads: failed. Keras computes an accuracy from "
+                                   "the shapes without raising",)},
+}
+
+
 # What `half` earns per grade cell: the shortcut tasks earn nothing.
 HALF_SCORES = {
     A2: {"build-model-test": 2, "test-accuracy": 0, "unseen-accuracy": 0},
@@ -489,6 +592,8 @@ def course(tmp_path_factory: pytest.TempPathFactory) -> CourseLayout:
                  "half": _half_answers(assignment, solutions)}
         plans.update({student: _broken_answers(student, solutions)
                       for student, assignments in BROKEN.items() if assignment in assignments})
+        plans.update({student: _shortcut_answers(student, solutions)
+                      for student, assignments in SHORTCUTS.items() if assignment in assignments})
         for student, assignments in PLAN.items():
             if assignment in assignments:
                 _plant(layout, student, assignment, plans[student])
@@ -635,39 +740,64 @@ def test_feedback_of_a_shortcut_says_what_was_wrong(course: CourseLayout) -> Non
     assert "running counts" in html
 
 
-@pytest.mark.nbgrader
-@pytest.mark.parametrize(("student", "assignment"), sorted(BROKEN_SCORES))
-def test_bad_learner_code_costs_its_task_with_a_message_and_the_rest_is_graded(
-        course: CourseLayout, student: str, assignment: str) -> None:
+def _only_these_cells_fail(course: CourseLayout, student: str, assignment: str,
+                           messages: Mapping[str, str | tuple[str, ...]]) -> None:
+    """Only the grade cells of ``messages`` fail, each with the check's own message holding the
+    given text (or every fragment of the given tuple), in the notebook and in the feedback."""
     import html as html_text
 
-    assert _scores(course, assignment, student) == BROKEN_SCORES[student, assignment]
-    messages = BROKEN_MESSAGES[student, assignment]
+    wanted = {grade_id: (text,) if isinstance(text, str) else text
+              for grade_id, text in messages.items()}
     notebook = nbformat.read(course.autograded(student, assignment), as_version=4)
     failed = {}
     for cell in notebook.cells:
         meta = cell.metadata.get("nbgrader", {})
         if meta.get("grade"):
             errors = [out for out in cell.outputs if out.get("output_type") == "error"]
-            if meta["grade_id"] in messages:
+            if meta["grade_id"] in wanted:
                 # The check's own failure, never the learner's exception or the grader's.
                 assert [out.ename for out in errors] == ["CheckFailed"], errors
                 failed[meta["grade_id"]] = errors[0].evalue
             else:
                 assert errors == [], (meta["grade_id"], errors)
-    assert failed.keys() == messages.keys()
-    for grade_id, message in messages.items():
-        assert message in failed[grade_id], failed[grade_id]
+    assert failed.keys() == wanted.keys()
+    for grade_id, fragments in wanted.items():
+        for fragment in fragments:
+            assert fragment in failed[grade_id], (fragment, failed[grade_id])
     # The feedback shows each failing grade cell's message in place of a traceback.
     html = course.feedback(student, assignment).read_text()
     shown = [html_text.unescape(part.split("</pre>", 1)[0])
              for part in html.split("CheckFailed: ")[1:]]
-    assert len(shown) == len(messages), shown
-    for grade_id, message in messages.items():
-        assert any(message in text for text in shown), (grade_id, shown)
+    assert len(shown) == len(wanted), shown
+    for grade_id, fragments in wanted.items():
+        assert any(all(fragment in text for fragment in fragments) for text in shown), (
+            grade_id, shown)
     for text in shown:
         assert "Traceback" not in text and "File " not in text, text
     assert "autograder/checks" not in html and "site-packages/autograder" not in html
+
+
+@pytest.mark.nbgrader
+@pytest.mark.parametrize(("student", "assignment"), sorted(BROKEN_SCORES))
+def test_bad_learner_code_costs_its_task_with_a_message_and_the_rest_is_graded(
+        course: CourseLayout, student: str, assignment: str) -> None:
+    assert _scores(course, assignment, student) == BROKEN_SCORES[student, assignment]
+    _only_these_cells_fail(course, student, assignment, BROKEN_MESSAGES[student, assignment])
+
+
+@pytest.mark.nbgrader
+@pytest.mark.parametrize(("student", "assignment"), sorted(SHORTCUT_SCORES))
+def test_a_shortcut_earns_nothing_for_its_task_and_the_rest_keeps_its_points(
+        course: CourseLayout, student: str, assignment: str) -> None:
+    scores = _scores(course, assignment, student)
+    assert scores == SHORTCUT_SCORES[student, assignment]
+    messages = SHORTCUT_MESSAGES[student, assignment]
+    # Exactly the shortcut cells earn nothing; every other cell earns its full points.
+    points = _max_points(course, assignment)
+    assert {grade_id for grade_id, score in scores.items() if score == 0} == messages.keys()
+    assert {grade_id: points[grade_id] for grade_id in scores if grade_id not in messages} == {
+        grade_id: score for grade_id, score in scores.items() if grade_id not in messages}
+    _only_these_cells_fail(course, student, assignment, messages)
 
 
 @pytest.mark.nbgrader

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from autograder.result import CheckFailed, not_attempted
+from autograder.result import CheckFailed, failed, not_attempted
 
 
 def missing(namespace: Mapping[str, Any], names: Mapping[str, str]) -> list[str]:
@@ -38,16 +38,24 @@ def require(namespace: Mapping[str, Any], check: str, names: Mapping[str, str]) 
             ``{"x_train": "split_and_scale"}``.
 
     Raises:
-        CheckFailed: With a ``not attempted`` result naming what to write first.
+        CheckFailed: With a ``not attempted`` result naming what to write first, or, when the
+            function that defines the missing names is written, a failure saying that the cell
+            using it did not run through.
     """
     absent = missing(namespace, names)
     if not absent:
         return
     first = names[absent[0]]
-    # A function or variable name is quoted as code; a phrase ("the cell that trains") is not.
-    first = f"`{first}`" if first.isidentifier() else first
     listed = ", ".join(f"`{name}`" for name in absent)
     verb = "is" if len(absent) == 1 else "are"
+    if first.isidentifier() and callable(namespace.get(first)):
+        # The learner wrote the function; the cell that calls it stopped before assigning.
+        raise CheckFailed(failed(
+            check, f"{listed} {verb} not defined: `{first}` is written, but the cell that uses "
+                   f"it did not run through to assign {'it' if verb == 'is' else 'them'}. Run "
+                   "that cell, fix any error it shows, then run this one again."))
+    # A function or variable name is quoted as code; a phrase ("the cell that trains") is not.
+    first = f"`{first}`" if first.isidentifier() else first
     raise CheckFailed(not_attempted(
         check, f"Write {first} first: {listed} {verb} not defined yet, so there is nothing "
                f"to grade here."))
