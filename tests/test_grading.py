@@ -262,7 +262,9 @@ def test_gradebook_holds_verified_scores(graded_course: GradedCourse) -> None:
     assert scores["half"] == {"shape_test": 1.0, "loss_test": 0.0, "model_test": 0.0}
     ref = results(graded_course.path)["ref"]
     assert ref["reason"] is None and not any(task["disagrees"] for task in ref["tasks"])
-    assert ref["peak_kernel_mb"] > 100
+    # The peak is sampled (see ProcessTree.memory); a kernel that trained a Keras model owns
+    # well over 50 MB of its own, and one that was never measured would show 0.
+    assert ref["peak_kernel_mb"] > 50
 
 
 @pytest.mark.nbgrader

@@ -58,3 +58,31 @@ def test_tree_reads_private_memory_of_the_descendants_it_does_not_leave_out() ->
     finally:
         watch.kill_tree(root.pid)
         root.wait()
+
+
+def test_growth_of_the_resident_size_makes_the_tree_read_private_memory_again() -> None:
+    import subprocess
+    import sys
+    import time
+
+    # 96 MB written (so resident), after the first readings.
+    grow = ("import sys, time; sys.stdin.readline(); b = \"x\" * (96 << 20); "
+            "print(1, flush=True); time.sleep(30)")
+    root = subprocess.Popen(["sh", "-c", f"{sys.executable} -c '{grow}'"],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        tree = watch.ProcessTree(root.pid)
+        deadline = time.monotonic() + 10
+        while not tree.memory(set())[1]:
+            assert time.monotonic() < deadline, "the child never appeared"
+            time.sleep(0.05)
+        before = tree.memory(set())[1]
+        assert root.stdin is not None and root.stdout is not None
+        root.stdin.write("\n")
+        root.stdin.flush()
+        root.stdout.readline()
+        # Well within the periodic reading's second: only the growth can trigger this reading.
+        assert tree.memory(set())[1] > before + 64 * 2**20
+    finally:
+        watch.kill_tree(root.pid)
+        root.wait()

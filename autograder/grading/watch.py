@@ -34,6 +34,8 @@ _POLL_SECONDS = 0.2
 _RESCAN_SECONDS = 1.0
 # How often the kernels' private memory, the figure reported, is read.
 _PRIVATE_SECONDS = 1.0
+# Growth of the kernels' resident size that makes the watch read their private memory again.
+_GROWTH_BYTES = 16 * 2**20
 _PAGE_BYTES = os.sysconf("SC_PAGE_SIZE")
 _DISK_SECONDS = 1.0
 # Thread-pool sizes that TensorFlow (intra- and inter-op) and OpenMP/oneDNN read at start-up.
@@ -140,7 +142,7 @@ class ProcessTree:
         self.children: list[Any] = []
         self.scanned = 0.0
         # The descendants' private memory, when it was last read, and whose it was.
-        self.private, self.measured = 0, 0.0
+        self.private, self.measured, self.measured_resident = 0, 0.0, 0
         self.measured_pids: list[int] = []
         # pid -> CPU seconds when last seen: a process that has ended keeps its share.
         self.cpu_seen: dict[int, float] = {}
@@ -169,8 +171,10 @@ class ProcessTree:
         grader's).
 
         The descendants' private memory, the figure reported, is costly to read (see
-        :func:`over_memory`): it is read when the set of descendants changes and every
-        :data:`_PRIVATE_SECONDS` otherwise. The limit is checked on every call.
+        :func:`over_memory`): it is read when the set of descendants changes, when their
+        resident size has grown by :data:`_GROWTH_BYTES` since the last reading (so the peak is
+        not missed), and every :data:`_PRIVATE_SECONDS` otherwise. The limit is checked on every
+        call.
 
         Args:
             leave_out: pids of preloaders.
@@ -191,11 +195,16 @@ class ProcessTree:
         except psutil.Error:
             return 0, 0, False
         pids = [child.pid for child in self.children if child.pid not in leave_out]
-        over = limit is not None and over_memory(pids, limit)
-        if over or pids != self.measured_pids or now - self.measured >= _PRIVATE_SECONDS:
+        # The resident size bounds private memory from above (see over_memory): only when it
+        # passes the limit can the private sum, read now, be over it.
+        resident = sum(resident_bytes(pid) for pid in pids)
+        near_limit = limit is not None and resident > limit
+        if (near_limit or pids != self.measured_pids
+                or resident > self.measured_resident + _GROWTH_BYTES
+                or now - self.measured >= _PRIVATE_SECONDS):
             self.private = sum(private_bytes(pid) for pid in pids)
-            self.measured, self.measured_pids = now, pids
-        return own, self.private, over
+            self.measured, self.measured_pids, self.measured_resident = now, pids, resident
+        return own, self.private, near_limit and self.private > limit
 
 
 def kill_tree(pid: int) -> None:
