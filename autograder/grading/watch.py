@@ -195,16 +195,12 @@ class ProcessTree:
         except psutil.Error:
             return 0, 0, False
         pids = [child.pid for child in self.children if child.pid not in leave_out]
-        # The resident size bounds private memory from above (see over_memory): only when it
-        # passes the limit can the private sum, read now, be over it.
         resident = sum(resident_bytes(pid) for pid in pids)
-        near_limit = limit is not None and resident > limit
-        if (near_limit or pids != self.measured_pids
-                or resident > self.measured_resident + _GROWTH_BYTES
+        if (pids != self.measured_pids or resident > self.measured_resident + _GROWTH_BYTES
                 or now - self.measured >= _PRIVATE_SECONDS):
             self.private = sum(private_bytes(pid) for pid in pids)
             self.measured, self.measured_pids, self.measured_resident = now, pids, resident
-        return own, self.private, near_limit and self.private > limit
+        return own, self.private, limit is not None and over_memory(pids, limit)
 
 
 def kill_tree(pid: int) -> None:
