@@ -26,6 +26,8 @@ _EXPORTS = {
     "CheckFailed": "autograder.result",
     "Outcome": "autograder.result",
     "load_quiz": "autograder.quiz",
+    "read_choice": "autograder.render.options",
+    "show_choices": "autograder.render.options",
     "silence": "autograder.quiet",
 }
 
@@ -39,6 +41,8 @@ __all__ = [
     "check_split",
     "data",
     "load_quiz",
+    "read_choice",
+    "show_choices",
     "silence",
 ]
 
@@ -49,6 +53,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from autograder.checks.model import check_model
     from autograder.quiet import silence
     from autograder.quiz import load_quiz
+    from autograder.render.options import read_choice, show_choices
     from autograder.result import CheckFailed, CheckResult, Outcome
 
 

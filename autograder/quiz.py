@@ -18,7 +18,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from autograder.checks.answers import check_answer, is_blank
+from autograder.checks.answers import check_answer
 from autograder.loader import load_quiz_file
 from autograder.progress import (
     PROGRESS_VERSION,
@@ -166,19 +166,13 @@ class QuizSession:
         """
         question = self.quiz.question(id)
         order = self._orders.get(id)
-        saved = jsonable(value)
-        if order is None or is_blank(value):
-            result = check_answer(question, value)
+        if order is None:
+            result, saved = check_answer(question, value), jsonable(value)
         else:
-            try:
-                chosen = order.resolve(value)
-            except ValueError as exc:
-                result = error(id, f"quiz.check({id!r}, ...): {exc}")
-            else:
-                # Judged on the choices as defined; only the letters in the feedback are the
-                # learner's.
-                result = order.localize(check_answer(question, chosen))
-                saved = order.identity(chosen)
+            result, saved = order.judge(value)
+            if result.outcome is Outcome.ERROR:
+                result = error(id, f"quiz.check({id!r}, ...): {result.message}")
+            saved = jsonable(saved)
         progress = self._progress[id]
         progress.value = saved
         progress.result = result

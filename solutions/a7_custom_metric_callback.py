@@ -20,6 +20,7 @@ from autograder.render.nbgrader_source import (
     Instructions,
     QuizAnswer,
     SolutionCode,
+    right_answer,
     source_of,
 )
 from autograder.schema import Choice, SingleChoice
@@ -89,32 +90,32 @@ def train_with_both(x: np.ndarray, y: np.ndarray, epochs: int) -> tuple[keras.Mo
     return model, recorder.records
 
 
-STATE_QUESTION = QuizAnswer(
-    "why_state",
-    SingleChoice(
-        id="why_state", hints=(), solution="",
-        prompt="Your `Specificity` keeps running counts of true negatives and false positives "
-               "and divides only in `result()`. Why not compute the ratio of each batch in "
-               "`update_state()` and report the mean of those ratios?",
-        choices=(
-            Choice("Keras calls `result()` only once per epoch, so per-batch ratios would be "
-                   "lost.",
-                   "Keras may call `result()` after every batch (the progress bar does); the "
-                   "problem is the arithmetic, not when it is called."),
-            Choice("The mean of per-batch ratios is the same number, only slower to compute.",
-                   "It is not the same number: batches hold different numbers of negatives, "
-                   "so each ratio has a different weight in the true figure."),
-            Choice("Batches hold different numbers of negatives, so the mean of the batch "
-                   "ratios is not the ratio over all rows: the figure would depend on the "
-                   "batch size.",
-                   "Counts add up across batches; ratios do not.", correct=True),
-            Choice("State variables are needed so that `reset_state()` can be skipped.",
-                   "`reset_state()` is what sets those variables back to zero between epochs; "
-                   "it is needed precisely because there is state."),
-        ),
+_WHY_STATE = SingleChoice(
+    id="why_state", hints=(), solution="",
+    prompt="Your `Specificity` keeps running counts of true negatives and false positives "
+           "and divides only in `result()`. Why not compute the ratio of each batch in "
+           "`update_state()` and report the mean of those ratios?",
+    choices=(
+        Choice("Keras calls `result()` only once per epoch, so per-batch ratios would be "
+               "lost.",
+               "Keras may call `result()` after every batch (the progress bar does); the "
+               "problem is the arithmetic, not when it is called."),
+        Choice("The mean of per-batch ratios is the same number, only slower to compute.",
+               "It is not the same number: batches hold different numbers of negatives, "
+               "so each ratio has a different weight in the true figure."),
+        Choice("Batches hold different numbers of negatives, so the mean of the batch "
+               "ratios is not the ratio over all rows: the figure would depend on the "
+               "batch size.",
+               "Counts add up across batches; ratios do not.", correct=True),
+        Choice("State variables are needed so that `reset_state()` can be skipped.",
+               "`reset_state()` is what sets those variables back to zero between epochs; "
+               "it is needed precisely because there is state."),
     ),
-    "C",
-    how_to_answer='a letter such as "A".',
+)
+
+STATE_QUESTION = QuizAnswer(
+    "why_state", _WHY_STATE, right_answer(_WHY_STATE),
+    how_to_answer='the letter listed for the option you pick, such as "B", or its text.',
 )
 
 LOAD_DATA = """\

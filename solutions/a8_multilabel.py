@@ -21,6 +21,7 @@ from autograder.render.nbgrader_source import (
     QuizAnswer,
     SolutionCode,
     model_check_cell,
+    right_answer,
     source_of,
 )
 from autograder.schema import Choice, SingleChoice
@@ -99,32 +100,32 @@ x_test, y_test = docs.x_test, docs.y_test
 print(docs.description)
 print("topics:", docs.class_names, "labels per document:", y_train.sum(axis=1).mean())"""
 
-ACCURACY_QUESTION = QuizAnswer(
-    "accuracy_misleads",
-    SingleChoice(
-        id="accuracy_misleads", hints=(), solution="",
-        prompt="A colleague trains a tagger for these documents and reports a per-label "
-               "accuracy of 0.6 (every one of the 5 yes/no decisions of every document counts "
-               "once). Why is that figure no evidence that the tagger works?",
-        choices=(
-            Choice("Accuracy is undefined for sigmoid outputs, so the figure is meaningless.",
-                   "Accuracy is defined for any thresholded prediction; the problem is what "
-                   "it rewards."),
-            Choice("Per-label accuracy is always lower than precision@2, so it understates "
-                   "the tagger.",
-                   "Neither figure bounds the other; and the worry is that it overstates."),
-            Choice("Accuracy needs one-hot labels; with several labels per document Keras "
-                   "raises an error instead.",
-                   "Keras computes an accuracy from the shapes without raising: that is "
-                   "exactly why a wrong one goes unnoticed."),
-            Choice("Most topics are absent from most documents, so a tagger that predicts no "
-                   "topic at all already gets about 0.55 of the decisions right while finding "
-                   "nothing.",
-                   "Each correctly predicted absent topic counts as a success.", correct=True),
-        ),
+_ACCURACY_MISLEADS = SingleChoice(
+    id="accuracy_misleads", hints=(), solution="",
+    prompt="A colleague trains a tagger for these documents and reports a per-label "
+           "accuracy of 0.6 (every one of the 5 yes/no decisions of every document counts "
+           "once). Why is that figure no evidence that the tagger works?",
+    choices=(
+        Choice("Accuracy is undefined for sigmoid outputs, so the figure is meaningless.",
+               "Accuracy is defined for any thresholded prediction; the problem is what "
+               "it rewards."),
+        Choice("Per-label accuracy is always lower than precision@2, so it understates "
+               "the tagger.",
+               "Neither figure bounds the other; and the worry is that it overstates."),
+        Choice("Accuracy needs one-hot labels; with several labels per document Keras "
+               "raises an error instead.",
+               "Keras computes an accuracy from the shapes without raising: that is "
+               "exactly why a wrong one goes unnoticed."),
+        Choice("Most topics are absent from most documents, so a tagger that predicts no "
+               "topic at all already gets about 0.55 of the decisions right while finding "
+               "nothing.",
+               "Each correctly predicted absent topic counts as a success.", correct=True),
     ),
-    "D",
-    how_to_answer='a letter such as "A".',
+)
+
+ACCURACY_QUESTION = QuizAnswer(
+    "accuracy_misleads", _ACCURACY_MISLEADS, right_answer(_ACCURACY_MISLEADS),
+    how_to_answer='the letter listed for the option you pick, such as "B", or its text.',
 )
 
 _MODEL = Export("model", "model", "model")

@@ -43,7 +43,7 @@ def export_and_verify(folder: Path, assignment: Assignment,
                 if part.run_first:
                     exec(part.run_first, scope)  # noqa: S102
             elif isinstance(part, QuizAnswer):
-                exec(quiz_export_code(part.variable), scope)  # noqa: S102
+                exec(quiz_export_code(part.variable, part.question), scope)  # noqa: S102
     finally:
         if previous is None:
             os.environ.pop(ENV_VAR, None)

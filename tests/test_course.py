@@ -37,12 +37,14 @@ import numpy as np
 import pytest
 from _verified import export_and_verify, full_marks
 
+from autograder.choices import NAME_CELL_SOURCE, NAME_VARIABLE
 from autograder.course import MARKER, CourseDirError, CourseLayout, build_course
 from autograder.render.nbgrader_source import (
     BEGIN_HIDDEN,
     BEGIN_SOLUTION,
     END_SOLUTION,
     GradeCell,
+    QuizAnswer,
 )
 
 REPO = Path(__file__).resolve().parent.parent
@@ -266,7 +268,7 @@ def test_grade_cells_leave_no_value_for_nbgrader_to_misread() -> None:
 
     for assignment in assignments():
         for cell in render(assignment).cells:
-            if not cell.metadata["nbgrader"].get("grade"):
+            if not cell.metadata.get("nbgrader", {}).get("grade"):
                 continue
             code = "\n".join(
                 line for line in cell.source.splitlines() if not line.startswith("### ")
@@ -345,12 +347,15 @@ def _cell_text(path: Path) -> str:
 
 
 def _plant(layout: CourseLayout, student: str, assignment: str, answers: dict[str, str]) -> None:
+    """Plant a submission: solution cells by grade id, the name cell by ``YOUR_NAME``."""
     release = nbformat.read(layout.release(assignment), as_version=4)
     submission = copy.deepcopy(release)
     for cell in submission.cells:
         grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
         if grade_id in answers:
             cell.source = answers[grade_id]
+        elif cell.source == NAME_CELL_SOURCE and NAME_VARIABLE in answers:
+            cell.source = f"{NAME_VARIABLE} = {answers[NAME_VARIABLE]!r}"
     target = layout.submitted(student, assignment)
     target.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(submission, target)
@@ -400,11 +405,48 @@ def _half_answers(assignment: str, solutions: dict[str, str]) -> dict[str, str]:
     if assignment == A7:
         specificity = solutions["specificity"].replace(*_LAST_BATCH_ONLY).replace(
             "self.false_positives.assign_add(", "self.false_positives.assign(")
-        return {"specificity": specificity, "every-n-epochs": solutions["every-n-epochs"]}
+        # The right option, by the letter listed for this learner's name.
+        return {"specificity": specificity, "every-n-epochs": solutions["every-n-epochs"],
+                **_choice_letters(_question(A7, "why_state"), "Half Done", _right(A7, "why_state"))}
+    # A wrong option by the letter a blank name lists: "per-label accuracy is always lower".
     return {"train-tagger": solutions["train-tagger"],
             "choose-thresholds": "thresholds = [0.001] * 5",
             "precision-at-k": solutions["precision-at-k"],
-            "accuracy_misleads-answer": "accuracy_misleads = 'A'"}
+            **_choice_letters(_question(A8, "accuracy_misleads"), "",
+                              _option(A8, "accuracy_misleads", "Per-label accuracy is always"))}
+
+
+def _question(assignment: str, variable: str) -> object:
+    """The choice question an assignment asks in ``variable``."""
+    import solutions
+
+    defined = next(a for a in solutions.assignments() if a.name == assignment)
+    return next(p.question for p in defined.parts
+                if isinstance(p, QuizAnswer) and p.variable == variable)
+
+
+def _right(assignment: str, variable: str) -> str:
+    return next(c.text for c in _question(assignment, variable).choices if c.correct)
+
+
+def _option(assignment: str, variable: str, start: str) -> str:
+    return next(c.text for c in _question(assignment, variable).choices
+                if c.text.startswith(start))
+
+
+def _choice_letters(question: object, name: str, *texts: str) -> dict[str, str]:
+    """The answer cell of a learner called ``name`` who picks ``texts`` by the letters their
+    notebook lists, and their name cell."""
+    from autograder.render.options import show_choices
+    from autograder.schema import MultipleSelect
+
+    multiple = isinstance(question, MultipleSelect)
+    listed = show_choices(question.id, name, [c.text for c in question.choices],
+                          multiple=multiple)
+    letter = {text: found for found, text in re.findall(r"^- \*\*([A-Z])\.\*\* (.+)$", listed,
+                                                         flags=re.MULTILINE)}
+    picked: object = [letter[text] for text in texts] if multiple else letter[texts[0]]
+    return {f"{question.id}-answer": f"{question.id} = {picked!r}", NAME_VARIABLE: name}
 
 
 def _changed(code: str, old: str, new: str) -> str:
@@ -498,16 +540,15 @@ def _shortcut_answers(student: str, solutions: dict[str, str]) -> dict[str, str]
         answers["train-cnn"] = _changed(solutions["train-cnn"], *_WITHOUT_EIGHTS)
     elif student == "zero_based_callback":
         answers["every-n-epochs"] = _changed(solutions["every-n-epochs"], *_EPOCHS_FROM_0)
-        # "The mean of the batch ratios is the same number" (it is C).
-        answers["why_state-answer"] = _changed(
-            solutions["why_state-answer"], "why_state = 'C'", "why_state = 'B'")
+        # "The mean of the batch ratios is the same number", by this learner's letter.
+        answers.update(_choice_letters(_question(A7, "why_state"), "Zero Based",
+                                       _option(A7, "why_state", "The mean of per-batch")))
     else:
         answers["train-tagger"] = _changed(solutions["train-tagger"], *_SOFTMAX_TAGS)
         answers["precision-at-k"] = _changed(solutions["precision-at-k"], *_TOP2_ACCURACY)
-        # "Keras raises an error" (it is D).
-        answers["accuracy_misleads-answer"] = _changed(
-            solutions["accuracy_misleads-answer"], "accuracy_misleads = 'D'",
-            "accuracy_misleads = 'C'")
+        # "Keras raises an error", by this learner's letter.
+        answers.update(_choice_letters(_question(A8, "accuracy_misleads"), "Softmax Tagger",
+                                       _option(A8, "accuracy_misleads", "Accuracy needs one-hot")))
     return answers
 
 
@@ -562,7 +603,7 @@ HALF_SCORES = {
     A5: {"model-shape": 1, "screen-goal": 0, "threshold-from-validation": 0,
          "screen-figures-test": 0},
     A6: {"cnn-shape": 1, "unseen-class-recall": 3, "mistake-figures": 0},
-    A7: {"metric-matches-sklearn": 0, "callback-records": 2, "why_state-test": 0},
+    A7: {"metric-matches-sklearn": 0, "callback-records": 2, "why_state-test": 1},
     A8: {"tagger-shape": 1, "unseen-macro-f1": 0, "thresholds-from-validation": 0,
          "precision-at-k-test": 1, "accuracy_misleads-test": 0},
 }
@@ -637,7 +678,7 @@ def test_build_course_writes_the_documented_layout(course: CourseLayout) -> None
         header = cells[1].source
         assert header.index("autograder.silence()") < header.index("import keras")
         assert cells[1].metadata.nbgrader["locked"] and not cells[1].metadata.nbgrader["grade"]
-        tests = [c for c in cells if c.metadata.nbgrader.get("grade")]
+        tests = [c for c in cells if c.metadata.get("nbgrader", {}).get("grade")]
         assert len(tests) >= 3, "every assignment gives partial credit over several tests"
         # Every grade cell is re-checked by `autograder grade`, with the same points.
         from autograder.grading.manifest import load

@@ -411,11 +411,13 @@ def _fake(name, **attributes):
 _checks = lambda *args, **kwargs: _Passed()
 _fake("autograder.export", answer=_checks, model=_checks, arrays=_checks, scaler=_checks)
 _fake("autograder.checks.answers", check_answer=_checks)
+_fake("autograder.choices", judge_choice=_checks)
 _fake("autograder.checks.attempted", require=lambda *args, **kwargs: None)
 _fake("autograder.checks", answers=sys.modules["autograder.checks.answers"],
       attempted=sys.modules["autograder.checks.attempted"])
 autograder = _fake("autograder", check_model=_checks, check_metrics=_checks,
-                   check_split=_checks, export=sys.modules["autograder.export"],
+                   check_split=_checks, show_choices=_checks, read_choice=_checks,
+                   export=sys.modules["autograder.export"],
                    checks=sys.modules["autograder.checks"], schema=autograder.schema)
 '''
 

@@ -391,22 +391,34 @@ def test_right_answers_do_not_cluster_in_one_position_of_the_quiz_files() -> Non
     assert not problems, "\n".join(problems)
 
 
-def test_graded_assignment_choices_do_not_cluster_in_one_position() -> None:
+def test_graded_assignment_choices_list_right_answers_anywhere_across_learners() -> None:
+    """Graded notebooks list each learner's options in the order their name gives
+    (:mod:`autograder.choices`): across learners, every position holds the right answer about
+    equally often, and the notebook's options cell is what lists them."""
     import solutions
     from autograder.render.nbgrader_source import QuizAnswer
+    from autograder.render.options import show_choices
 
-    assignments = solutions.assignments()
     questions = [
         part.question
-        for assignment in assignments
+        for assignment in solutions.assignments()
         for part in assignment.parts
         if isinstance(part, QuizAnswer)
         and isinstance(part.question, SingleChoice | MultipleSelect)
     ]
     assert questions, "the graded assignments ask no choice question"
-    # Graded notebooks show every learner the order of the definition, so only it counts.
-    problems = _position_problems("the graded assignments", questions)
-    assert not problems, "\n".join(problems)
+    for question in questions:
+        right = [c.text for c in question.choices if c.correct]
+        counts = Counter()
+        for seed in SEEDS:
+            markdown = show_choices(question.id, seed, [c.text for c in question.choices],
+                                    multiple=isinstance(question, MultipleSelect))
+            counts.update(_shown_letters(markdown.replace("**", ""), right))
+        n, k = len(question.choices), len(right)
+        expected = len(SEEDS) * k / n
+        spread = 5 * math.sqrt(len(SEEDS) * (k / n) * (1 - k / n)) + 1
+        for letter in "ABCDEFGH"[:n]:
+            assert abs(counts[letter] - expected) <= spread, (question.id, letter, counts)
 
 
 def _choice_quizzes() -> list[Any]:

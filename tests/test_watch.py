@@ -37,6 +37,21 @@ def test_gone_processes_weigh_nothing() -> None:
     assert not watch.over_memory([2**22 + 1], 0)
 
 
+def _settled_sleep(shell: int) -> bool:
+    """True once the shell's child runs `sleep` and its private memory held still for 0.1 s."""
+    import time
+
+    import psutil
+
+    children = psutil.Process(shell).children()
+    if not children or children[0].name() != "sleep":
+        time.sleep(0.05)
+        return False
+    before = watch.private_bytes(children[0].pid)
+    time.sleep(0.1)
+    return children[0].name() == "sleep" and watch.private_bytes(children[0].pid) == before
+
+
 def test_tree_reads_private_memory_of_the_descendants_it_does_not_leave_out() -> None:
     import subprocess
     import time
@@ -46,10 +61,10 @@ def test_tree_reads_private_memory_of_the_descendants_it_does_not_leave_out() ->
     root = subprocess.Popen(["sh", "-c", "sleep 30 & wait"])
     try:
         deadline = time.monotonic() + 10
-        while not (children := psutil.Process(root.pid).children()):
-            assert time.monotonic() < deadline, "the shell started no child"
-            time.sleep(0.05)
-        sleeper = children[0].pid
+        # Until the forked shell has become `sleep` and that has settled, its memory changes.
+        while not _settled_sleep(root.pid):
+            assert time.monotonic() < deadline, "the shell started no sleep"
+        sleeper = psutil.Process(root.pid).children()[0].pid
         tree = watch.ProcessTree(root.pid)
         own, kernels, over = tree.memory(set(), None)
         assert own > 0 and kernels == watch.private_bytes(sleeper) > 0 and not over

@@ -53,12 +53,14 @@ def export_dir() -> Path | None:
     return Path(value) if value else None
 
 
-def answer(name: str, value: Any) -> None:
+def answer(name: str, value: Any, learner: Any = None) -> None:
     """Export a plain answer as ``answer-<name>.json``.
 
     Args:
         name: The answer's name in the manifest (a Python identifier).
         value: The learner's answer.
+        learner: For a choice question of a graded notebook, the ``YOUR_NAME`` that orders its
+            options (:mod:`autograder.choices`); kept only when it is text.
     """
     folder = _target(name)
     # `...` is the course's placeholder for "not answered yet": nothing to hand over.
@@ -68,6 +70,8 @@ def answer(name: str, value: Any) -> None:
         record: dict[str, Any] = {"value": plain(value)}
     except Rejected as exc:
         record = {"rejected": str(exc)}
+    if type(learner) is str:
+        record["learner"] = learner[:1000]
     _write_json(folder / f"answer-{name}.json", record)
 
 

@@ -495,18 +495,24 @@ def export_code(exports: Sequence[Export]) -> str:
     return "\n".join(lines)
 
 
-def quiz_export_code(variable: str) -> str:
+def quiz_export_code(variable: str, question: Any = None) -> str:
     """Return the grade-cell lines that hand a quiz answer variable over.
 
     Args:
         variable: The learner's answer variable.
+        question: The question it answers. For a choice question the learner's ``YOUR_NAME``
+            is handed over too: it orders the options (:mod:`autograder.choices`).
 
     Returns:
         Python source. ``globals().get`` keeps a missing variable from raising here, so the
         cell's own check still explains what is missing.
     """
+    from autograder.choices import NAME_VARIABLE
+
+    ordered = type(question).__name__ in ("SingleChoice", "MultipleSelect")
+    learner = f", globals().get({NAME_VARIABLE!r})" if ordered else ""
     return (f"import autograder.export\n"
-            f"autograder.export.answer({variable!r}, globals().get({variable!r}, ...))")
+            f"autograder.export.answer({variable!r}, globals().get({variable!r}, ...){learner})")
 
 
 def manifest_for(assignment: Any) -> Manifest:

@@ -125,6 +125,20 @@ class Exports:
         """
         return self._record(f"answer-{name}.json", name, "answer")
 
+    def answer_learner(self, name: str) -> str:
+        """Read the learner name exported with a choice answer (it orders the options).
+
+        Args:
+            name: The answer's name.
+
+        Returns:
+            The name, or ``""`` when none was exported or it is not text.
+        """
+        path = self._file(f"answer-{name}.json", MAX_JSON_BYTES)
+        record = _read_json(path) if path is not None else None
+        learner = record.get("learner") if isinstance(record, dict) else None
+        return learner if isinstance(learner, str) else ""
+
     def scaler(self, name: str) -> Any:
         """Rebuild an exported scikit-learn scaler (None when the learner used none).
 
@@ -295,19 +309,28 @@ def _verify_answer(task: Task, exports: Exports) -> Verdict:
     except ExportProblem as problem:
         return _verdict(task, 0.0, problem.outcome, str(problem))
     if task.question is not None:
-        return _verify_question(task, given)
+        return _verify_question(task, given, exports.answer_learner(task.name))
     if same_answer(given, task.expected, tolerance=task.tolerance, casefold=task.casefold):
         return _verdict(task, task.points, Outcome.PASSED, f"`{task.name}` is right.", given)
     return _verdict(task, 0.0, Outcome.FAILED,
                     f"`{task.name}` = {_short(given)} is not the expected answer.", given)
 
 
-def _verify_question(task: Task, given: Any) -> Verdict:
+def _verify_question(task: Task, given: Any, learner: str) -> Verdict:
     from autograder.checks.answers import check_answer
+    from autograder.choices import judge_choice_options
     from autograder.grading.manifest import question_from_data
+    from autograder.schema import MultipleSelect, SingleChoice
 
     try:
-        result = check_answer(question_from_data(task.question or {}), given)
+        question = question_from_data(task.question or {})
+        if isinstance(question, SingleChoice | MultipleSelect):
+            # Letters mean what the learner's notebook listed for their name (the same
+            # statement as the grade cell's hidden test); the name can only move letters. The
+            # verdict records the option, not the letter, so reports count options.
+            result, given = judge_choice_options(question, learner, given)
+        else:
+            result = check_answer(question, given)
     except Exception as exc:  # noqa: BLE001 - a malformed manifest must not stop the batch
         return _verdict(task, 0.0, Outcome.ERROR, f"The question could not be judged: {exc}.",
                         given)

@@ -5,6 +5,8 @@
   without widgets.
 - :mod:`autograder.render.shuffle`: the order each learner sees a question's choices in, and
   the letters in every text that go with it.
+- :mod:`autograder.render.options`: the cells that list a graded choice question's options in
+  the learner's order and say which option an answer stands for.
 
 A renderer never judges an answer: it hands values to :class:`autograder.quiz.QuizSession`,
 which calls :mod:`autograder.checks.answers`.

@@ -17,7 +17,10 @@ An assignment (defined in ``solutions/aN_*.py``) is a title and a sequence of pa
 - :class:`QuizAnswer` -- a question answered by assigning a plain variable: the prompt becomes
   Markdown, the variable a solution cell, and the question itself (with its expected answer)
   goes only into the hidden part of a test cell, where
-  :func:`autograder.checks.answers.check_answer` judges the variable.
+  :func:`autograder.checks.answers.check_answer` judges the variable. A choice question's options
+  are listed by a read-only cell in the order the learner's ``YOUR_NAME`` gives, and judged by
+  :func:`autograder.choices.judge_choice` against that same order (a notebook with choice
+  questions gets the ``YOUR_NAME`` cell under its header).
 
 Every notebook starts with a read-only header cell that calls :func:`autograder.silence` before
 importing Keras, so that TensorFlow never writes to stderr in a grade cell (nbgrader scores such
@@ -38,7 +41,8 @@ from typing import Any
 import nbformat
 
 from autograder import schema
-from autograder.schema import Choice, MultipleSelect, OutputShape, Question, SingleChoice
+from autograder.choices import NAME_CELL_SOURCE, NAME_DEFAULT, NAME_VARIABLE
+from autograder.schema import MultipleSelect, OutputShape, Question, SingleChoice
 
 BEGIN_SOLUTION = "### BEGIN SOLUTION"
 END_SOLUTION = "### END SOLUTION"
@@ -217,6 +221,22 @@ class QuizAnswer:
 Part = Instructions | GivenCode | SolutionCode | GradeCell | QuizAnswer
 
 
+def right_answer(question: SingleChoice | MultipleSelect) -> str | list[str]:
+    """The reference answer of a choice question, written as the right options' texts.
+
+    Letters depend on each learner's order (:mod:`autograder.choices`); texts do not, so a
+    reference written this way is right for every learner.
+
+    Args:
+        question: A choice question.
+
+    Returns:
+        The right option's text, or for a multiple select the list of right texts.
+    """
+    texts = [choice.text for choice in question.choices if choice.correct]
+    return texts[0] if isinstance(question, SingleChoice) else texts
+
+
 @dataclass(frozen=True)
 class Assignment:
     """One nbgrader assignment with a single notebook.
@@ -324,48 +344,69 @@ def _question_literal(question: Question) -> str:
     return repr(dataclasses.replace(question, **blank))
 
 
-def _choices_markdown(question: Question) -> str:
-    if not isinstance(question, SingleChoice | MultipleSelect):
-        return ""
-    letters = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-    choices: Sequence[Choice] = question.choices
-    return "\n".join(f"- **{letters[i]}.** {c.text}" for i, c in enumerate(choices))
+def _is_choice(question: Question) -> bool:
+    return isinstance(question, SingleChoice | MultipleSelect)
+
+
+def _options_cell(part: QuizAnswer) -> nbformat.NotebookNode:
+    """The read-only cell that lists a choice question's options in the learner's order."""
+    question = part.question
+    texts = ",\n".join(f"    {choice.text!r}" for choice in question.choices)
+    multiple = ", multiple=True" if isinstance(question, MultipleSelect) else ""
+    source = (f"# The options of `{part.variable}`, in an order of your own.\n"
+              f"autograder.show_choices({part.variable!r}, {NAME_VARIABLE}, [\n{texts},\n]"
+              f"{multiple})")
+    return nbformat.v4.new_code_cell(
+        source, metadata=_metadata(f"{part.variable}-options", locked=True))
+
+
+def _name_cell() -> nbformat.NotebookNode:
+    """The learner's ``YOUR_NAME`` line: a plain cell, kept as written when graded."""
+    return nbformat.v4.new_code_cell(NAME_CELL_SOURCE)
 
 
 def _quiz_cells(part: QuizAnswer) -> list[nbformat.NotebookNode]:
+    from autograder.grading.manifest import quiz_export_code
+
     q = part.question
+    choice = _is_choice(q)
     plural = "s" if part.points != 1 else ""
     text = f"**Question `{part.variable}`** ({part.points:g} point{plural})"
     text += f"\n\n{q.prompt.strip()}"
     code = getattr(q, "code", "")
     if code:
         text += f"\n\n```python\n{code.strip()}\n```"
-    choices = _choices_markdown(q)
-    if choices:
-        text += f"\n\n{choices}"
+    if choice:
+        text += "\n\nRun the cell below to see the options."
     if part.how_to_answer:
         text += f"\n\nAssign your answer to `{part.variable}`: {part.how_to_answer}"
     literal = _question_literal(q)
     # Import every schema class the literal names (the question's kind, Choice, Mistake ...).
     imports = sorted(name for name in _SCHEMA_CLASSES if re.search(rf"\b{name}\(", literal))
-    hidden = (
-        "from autograder.checks.answers import check_answer\n"
-        f"from autograder.schema import {', '.join(imports)}\n\n"
-        f"check_answer({literal}, {part.variable}).assert_passed();"
-    )
-    from autograder.grading.manifest import quiz_export_code
-
-    visible = (
-        f"assert {part.variable!r} in globals(), "
-        f'"Assign your answer to a variable named {part.variable} in the cell above, '
-        'then run it."'
-    )
+    needs = {part.variable: "your answer in the cell above"}
+    if choice:
+        # One statement for the kernel and the grader: letters as listed for the learner's name.
+        judge = ("from autograder.choices import judge_choice\n",
+                 f"judge_choice({literal}, {NAME_VARIABLE}, {part.variable}).assert_passed();")
+        visible = f"autograder.read_choice({part.variable!r}, {NAME_VARIABLE}, {part.variable});"
+    else:
+        judge = ("from autograder.checks.answers import check_answer\n",
+                 f"check_answer({literal}, {part.variable}).assert_passed();")
+        visible = (
+            f"assert {part.variable!r} in globals(), "
+            f'"Assign your answer to a variable named {part.variable} in the cell above, '
+            'then run it."'
+        )
+    hidden = f"{judge[0]}from autograder.schema import {', '.join(imports)}\n\n{judge[1]}"
+    cells = [_markdown(f"{part.variable}-question", text)]
+    if choice:
+        cells.append(_options_cell(part))
     return [
-        _markdown(f"{part.variable}-question", text),
+        *cells,
         _solution_cell(f"{part.variable}-answer", f"{part.variable} = {part.answer!r}"),
         _test_cell(GradeCell(f"{part.variable}-test", part.points, visible, hidden,
-                             needs={part.variable: "your answer in the cell above"}),
-                   quiz_export_code(part.variable)),
+                             needs=needs),
+                   quiz_export_code(part.variable, q)),
     ]
 
 
@@ -384,10 +425,15 @@ def render(assignment: Assignment) -> nbformat.NotebookNode:
     """
     intro = f"# {assignment.title}\n\n{assignment.introduction.strip()}\n\n"
     intro += f"This assignment is worth **{assignment.total_points:g} points**."
+    choices = any(isinstance(part, QuizAnswer) and _is_choice(part.question)
+                  for part in assignment.parts)
+    header = f"{HEADER_SOURCE}\n{NAME_DEFAULT}" if choices else HEADER_SOURCE
     cells = [
         _markdown("title", intro),
-        nbformat.v4.new_code_cell(HEADER_SOURCE, metadata=_metadata("header", locked=True)),
+        nbformat.v4.new_code_cell(header, metadata=_metadata("header", locked=True)),
     ]
+    if choices:
+        cells.append(_name_cell())
     for index, part in enumerate(assignment.parts):
         if isinstance(part, Instructions):
             cells.append(_markdown(f"instructions-{index}", part.markdown))
@@ -407,6 +453,8 @@ def render(assignment: Assignment) -> nbformat.NotebookNode:
             raise TypeError(f"Unknown assignment part {part!r} in {assignment.name}.")
     seen: set[str] = set()
     for cell in cells:
+        if "nbgrader" not in cell.metadata:
+            continue  # the learner's own cell (YOUR_NAME): no grade id
         grade_id = cell.metadata["nbgrader"]["grade_id"]
         if grade_id in seen:
             raise ValueError(f"Assignment {assignment.name}: two cells have the id {grade_id!r}.")

@@ -24,8 +24,8 @@ import string
 from collections.abc import Iterable
 from typing import Any
 
-from autograder.checks.answers import choice_index, selected_indices
-from autograder.result import CheckResult
+from autograder.checks.answers import check_answer, choice_index, is_blank, selected_indices
+from autograder.result import CheckResult, error
 from autograder.schema import Choice, MultipleSelect, Question, Quiz, SingleChoice
 
 LETTERS = string.ascii_uppercase
@@ -202,6 +202,26 @@ class ChoiceOrder:
         if isinstance(indices, int):
             return self.question.choices[indices].text
         return [self.question.choices[i].text for i in indices]
+
+    def judge(self, value: Any) -> tuple[CheckResult, Any]:
+        """Judge an answer written against this order, on the choices as defined.
+
+        Args:
+            value: As for :meth:`resolve`; a blank answer (None, ``...``, empty) is judged as
+                not attempted.
+
+        Returns:
+            The verdict, in this learner's letters, and what a progress file keeps of the
+            answer (:meth:`identity`, or the value as given when it names no choice).
+        """
+        if is_blank(value):
+            return check_answer(self.question, value), value
+        try:
+            chosen = self.resolve(value)
+        except ValueError as exc:
+            return error(self.question.id, str(exc)), value
+        # Judged on the choices as defined; only the letters in the feedback are the learner's.
+        return self.localize(check_answer(self.question, chosen)), self.identity(chosen)
 
     def localize(self, result: CheckResult) -> CheckResult:
         """A result judged on the defined question, in this learner's letters.
