@@ -37,6 +37,7 @@ NAME_DEFAULT = f'{NAME_VARIABLE} = ""  # your own line below sets it'
 # Longer names change nothing: the seed is for ordering, not identification.
 _MAX_NAME = 200
 
+
 def order_seed(name: Any) -> str:
     """The seed a learner's name gives to the order of their options.
 
@@ -68,8 +69,9 @@ def learner_order(question: SingleChoice | MultipleSelect, name: Any) -> ChoiceO
 def judge_choice(question: SingleChoice | MultipleSelect, name: Any, value: Any) -> CheckResult:
     """Judge a graded choice answer against the order its learner's name gives.
 
-    The grade cell's hidden test runs it in the kernel and the grader runs it again on what the
-    kernel exported, so both reach the same verdict from the same statement.
+    The grade cell's hidden test runs it in the kernel; the grader runs the same
+    :meth:`ChoiceOrder.judge` on what the kernel exported, which also gives it the option an
+    answer stands for, so both reach the same verdict.
 
     Args:
         question: The question as defined, right answers included.
@@ -79,21 +81,4 @@ def judge_choice(question: SingleChoice | MultipleSelect, name: Any, value: Any)
     Returns:
         The verdict, its letters those the learner sees.
     """
-    return judge_choice_options(question, name, value)[0]
-
-
-def judge_choice_options(question: SingleChoice | MultipleSelect, name: Any,
-                         value: Any) -> tuple[CheckResult, Any]:
-    """:func:`judge_choice`, and the options the answer stands for.
-
-    Args:
-        question: The question as defined.
-        name: The learner's ``YOUR_NAME``.
-        value: The learner's answer.
-
-    Returns:
-        The verdict, and the text of the chosen option (a list for a multiple select), or the
-        answer as given when it names no option: what a report counts, the same for every
-        learner whatever their letters.
-    """
-    return learner_order(question, name).judge(value)
+    return learner_order(question, name).judge(value)[0]

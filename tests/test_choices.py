@@ -4,12 +4,12 @@ order of their own, and a letter always judged against the order that learner's 
 from __future__ import annotations
 
 import io
-import re
 from contextlib import redirect_stdout
 from pathlib import Path
 from typing import Any
 
 import pytest
+from _options import letter_of, letters_in, listed
 
 from autograder.choices import judge_choice, order_seed
 from autograder.render.options import read_choice, show_choices
@@ -33,17 +33,6 @@ MULTIPLE = MultipleSelect(id="leaks", prompt="Which leak?", hints=(), solution="
     Choice("Early stopping on validation rows", "Validation rows are there for that."),
 ))
 NAMES = [f"learner {n}" for n in range(400)]
-
-
-def listed(question: SingleChoice | MultipleSelect, name: Any) -> dict[str, str]:
-    """Letter -> option text, as the options cell shows them for ``name``."""
-    markdown = show_choices(question.id, name, [c.text for c in question.choices],
-                            multiple=isinstance(question, MultipleSelect))
-    return dict(re.findall(r"^- \*\*([A-Z])\.\*\* (.+)$", markdown, flags=re.MULTILINE))
-
-
-def letter_of(question: SingleChoice | MultipleSelect, name: str, text: str) -> str:
-    return next(letter for letter, shown in listed(question, name).items() if shown == text)
 
 
 def right_texts(question: SingleChoice | MultipleSelect) -> list[str]:
@@ -299,7 +288,7 @@ def test_the_graded_notebook_lists_each_letter_beside_the_option_it_was_graded_a
                                  as_version=4)
         cells = {c.metadata.get("nbgrader", {}).get("grade_id"): c for c in notebook.cells}
         shown = cells["loss-options"].outputs[0]["data"]["text/markdown"]
-        letters = dict(re.findall(r"^- \*\*([A-Z])\.\*\* (.+)$", shown, flags=re.MULTILINE))
+        letters = letters_in(shown)
         assert letters == listed(SINGLE, name or "")
         printed = "".join(o.get("text", "") for o in cells["loss-test"].outputs)
         answer = answers["loss"]

@@ -35,6 +35,7 @@ from pathlib import Path
 import nbformat
 import numpy as np
 import pytest
+from _options import letter_of
 from _verified import export_and_verify, full_marks
 
 from autograder.choices import NAME_CELL_SOURCE, NAME_VARIABLE
@@ -437,15 +438,10 @@ def _option(assignment: str, variable: str, start: str) -> str:
 def _choice_letters(question: object, name: str, *texts: str) -> dict[str, str]:
     """The answer cell of a learner called ``name`` who picks ``texts`` by the letters their
     notebook lists, and their name cell."""
-    from autograder.render.options import show_choices
     from autograder.schema import MultipleSelect
 
-    multiple = isinstance(question, MultipleSelect)
-    listed = show_choices(question.id, name, [c.text for c in question.choices],
-                          multiple=multiple)
-    letter = {text: found for found, text in re.findall(r"^- \*\*([A-Z])\.\*\* (.+)$", listed,
-                                                         flags=re.MULTILINE)}
-    picked: object = [letter[text] for text in texts] if multiple else letter[texts[0]]
+    letters = [letter_of(question, name, text) for text in texts]
+    picked: object = letters if isinstance(question, MultipleSelect) else letters[0]
     return {f"{question.id}-answer": f"{question.id} = {picked!r}", NAME_VARIABLE: name}
 
 

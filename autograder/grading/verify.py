@@ -123,21 +123,24 @@ class Exports:
         Raises:
             ExportProblem: Missing, rejected in the kernel, or not plain data.
         """
-        return self._record(f"answer-{name}.json", name, "answer")
+        return self.answer_and_learner(name)[0]
 
-    def answer_learner(self, name: str) -> str:
-        """Read the learner name exported with a choice answer (it orders the options).
+    def answer_and_learner(self, name: str) -> tuple[Any, str]:
+        """Read an exported answer and the learner name handed over with it.
 
         Args:
             name: The answer's name.
 
         Returns:
-            The name, or ``""`` when none was exported or it is not text.
+            The plain value, and the ``YOUR_NAME`` that orders a choice question's options
+            (``""`` when none was exported or it is not text).
+
+        Raises:
+            ExportProblem: Missing, rejected in the kernel, or not plain data.
         """
-        path = self._file(f"answer-{name}.json", MAX_JSON_BYTES)
-        record = _read_json(path) if path is not None else None
-        learner = record.get("learner") if isinstance(record, dict) else None
-        return learner if isinstance(learner, str) else ""
+        record = self._checked_record(f"answer-{name}.json", name, "answer")
+        learner = record.get("learner")
+        return record["value"], learner if isinstance(learner, str) else ""
 
     def scaler(self, name: str) -> Any:
         """Rebuild an exported scikit-learn scaler (None when the learner used none).
@@ -214,6 +217,10 @@ class Exports:
             raise ExportProblem(f"The arrays `{name}` could not be read: {exc}.") from None
 
     def _record(self, filename: str, name: str, what: str, allow_objects: bool = False) -> Any:
+        return self._checked_record(filename, name, what, allow_objects)["value"]
+
+    def _checked_record(self, filename: str, name: str, what: str,
+                        allow_objects: bool = False) -> dict[str, Any]:
         path = self._file(filename, MAX_JSON_BYTES)
         if path is None:
             raise self._rejection(name, what)
@@ -227,10 +234,9 @@ class Exports:
                                 Outcome.FAILED)
         if "value" not in record:
             raise ExportProblem(f"The exported {what} `{name}` is malformed.")
-        value = record["value"]
-        if not allow_objects and not _is_plain(value):
+        if not allow_objects and not _is_plain(record["value"]):
             raise ExportProblem(f"The exported {what} `{name}` is not plain data.", Outcome.FAILED)
-        return value
+        return record
 
 
 def verify_submission(manifest: Manifest, export_folder: str | Path, *,
@@ -305,11 +311,11 @@ def same_answer(given: Any, expected: Any, *, tolerance: float | None = None,
 
 def _verify_answer(task: Task, exports: Exports) -> Verdict:
     try:
-        given = exports.answer(task.name)
+        given, learner = exports.answer_and_learner(task.name)
     except ExportProblem as problem:
         return _verdict(task, 0.0, problem.outcome, str(problem))
     if task.question is not None:
-        return _verify_question(task, given, exports.answer_learner(task.name))
+        return _verify_question(task, given, learner)
     if same_answer(given, task.expected, tolerance=task.tolerance, casefold=task.casefold):
         return _verdict(task, task.points, Outcome.PASSED, f"`{task.name}` is right.", given)
     return _verdict(task, 0.0, Outcome.FAILED,
@@ -318,17 +324,17 @@ def _verify_answer(task: Task, exports: Exports) -> Verdict:
 
 def _verify_question(task: Task, given: Any, learner: str) -> Verdict:
     from autograder.checks.answers import check_answer
-    from autograder.choices import judge_choice_options
+    from autograder.choices import learner_order
     from autograder.grading.manifest import question_from_data
     from autograder.schema import MultipleSelect, SingleChoice
 
     try:
         question = question_from_data(task.question or {})
         if isinstance(question, SingleChoice | MultipleSelect):
-            # Letters mean what the learner's notebook listed for their name (the same
-            # statement as the grade cell's hidden test); the name can only move letters. The
-            # verdict records the option, not the letter, so reports count options.
-            result, given = judge_choice_options(question, learner, given)
+            # Letters mean what the learner's notebook listed for their name (what
+            # `judge_choice` in the grade cell's hidden test does); the name can only move
+            # letters. The verdict records the option, not the letter, so reports count options.
+            result, given = learner_order(question, learner).judge(given)
         else:
             result = check_answer(question, given)
     except Exception as exc:  # noqa: BLE001 - a malformed manifest must not stop the batch

@@ -425,14 +425,14 @@ def render(assignment: Assignment) -> nbformat.NotebookNode:
     """
     intro = f"# {assignment.title}\n\n{assignment.introduction.strip()}\n\n"
     intro += f"This assignment is worth **{assignment.total_points:g} points**."
-    choices = any(isinstance(part, QuizAnswer) and _is_choice(part.question)
-                  for part in assignment.parts)
-    header = f"{HEADER_SOURCE}\n{NAME_DEFAULT}" if choices else HEADER_SOURCE
+    asks_choices = any(isinstance(part, QuizAnswer) and _is_choice(part.question)
+                       for part in assignment.parts)
+    header = f"{HEADER_SOURCE}\n{NAME_DEFAULT}" if asks_choices else HEADER_SOURCE
     cells = [
         _markdown("title", intro),
         nbformat.v4.new_code_cell(header, metadata=_metadata("header", locked=True)),
     ]
-    if choices:
+    if asks_choices:
         cells.append(_name_cell())
     for index, part in enumerate(assignment.parts):
         if isinstance(part, Instructions):
