@@ -101,3 +101,21 @@ def test_growth_of_the_resident_size_makes_the_tree_read_private_memory_again() 
     finally:
         watch.kill_tree(root.pid)
         root.wait()
+
+
+def test_a_tree_over_the_limit_reports_the_memory_that_passed_it(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A kernel that keeps allocating has grown between two readings; the one that decides the
+    limit is the one reported, so a kernel stopped for its memory never shows less than the
+    limit."""
+    readings = iter(range(100, 10_000, 100))  # private memory grows at every reading
+    monkeypatch.setattr(watch, "private_bytes", lambda pid: next(readings))
+    monkeypatch.setattr(watch, "resident_bytes", lambda pid: 10_000)
+    tree = watch.ProcessTree(os.getpid())
+    # One descendant, listed already (the tree rescans no later than _RESCAN_SECONDS).
+    tree.children, tree.scanned = [type("Child", (), {"pid": 2**22 + 1})()], float("inf")
+    for _ in range(5):
+        _, private, over = tree.memory(set(), 250)
+        if over:
+            break
+    assert over and private > 250

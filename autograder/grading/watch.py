@@ -111,8 +111,8 @@ def resident_bytes(pid: int) -> int:
         return 0
 
 
-def over_memory(pids: Iterable[int], limit: int) -> bool:
-    """Whether processes together own more than ``limit`` bytes of private memory.
+def private_if_over(pids: Iterable[int], limit: int, resident: int | None = None) -> int | None:
+    """The processes' private memory, read only when their resident size passes ``limit``.
 
     Reading a process's private memory makes Linux walk its page tables, about 20 ms of CPU for
     a kernel with TensorFlow loaded, so a watcher polling several times a second would spend a
@@ -122,14 +122,33 @@ def over_memory(pids: Iterable[int], limit: int) -> bool:
     Args:
         pids: The processes.
         limit: Bytes.
+        resident: Their resident sum when the caller has just read it.
 
     Returns:
-        True when their private memory sums to more than ``limit``.
+        Their private memory in bytes, or None when their resident size is within the limit
+        (then so is their private memory).
     """
     pids = list(pids)
-    if sum(resident_bytes(pid) for pid in pids) <= limit:
-        return False
-    return sum(private_bytes(pid) for pid in pids) > limit
+    if resident is None:
+        resident = sum(resident_bytes(pid) for pid in pids)
+    if resident <= limit:
+        return None
+    return sum(private_bytes(pid) for pid in pids)
+
+
+def over_memory(pids: Iterable[int], limit: int) -> bool:
+    """Whether processes together own more than ``limit`` bytes of private memory.
+
+    Args:
+        pids: The processes.
+        limit: Bytes.
+
+    Returns:
+        True when their private memory sums to more than ``limit`` (see
+        :func:`private_if_over` for what it costs).
+    """
+    private = private_if_over(pids, limit)
+    return private is not None and private > limit
 
 
 class ProcessTree:
@@ -171,10 +190,10 @@ class ProcessTree:
         grader's).
 
         The descendants' private memory, the figure reported, is costly to read (see
-        :func:`over_memory`): it is read when the set of descendants changes, when their
+        :func:`private_if_over`): it is read when the set of descendants changes, when their
         resident size has grown by :data:`_GROWTH_BYTES` since the last reading (so the peak is
         not missed), and every :data:`_PRIVATE_SECONDS` otherwise. The limit is checked on every
-        call.
+        call; when checking it read their private memory, that reading is the figure returned.
 
         Args:
             leave_out: pids of preloaders.
@@ -196,11 +215,17 @@ class ProcessTree:
             return 0, 0, False
         pids = [child.pid for child in self.children if child.pid not in leave_out]
         resident = sum(resident_bytes(pid) for pid in pids)
-        if (pids != self.measured_pids or resident > self.measured_resident + _GROWTH_BYTES
+        # The limit's own reading, when it was needed, is also the figure reported: a kernel
+        # stopped for its memory is reported with the memory that passed the limit.
+        private = None if limit is None else private_if_over(pids, limit, resident)
+        if private is None and (
+                pids != self.measured_pids or resident > self.measured_resident + _GROWTH_BYTES
                 or now - self.measured >= _PRIVATE_SECONDS):
-            self.private = sum(private_bytes(pid) for pid in pids)
+            private = sum(private_bytes(pid) for pid in pids)
+        if private is not None:
+            self.private = private
             self.measured, self.measured_pids, self.measured_resident = now, pids, resident
-        return own, self.private, limit is not None and over_memory(pids, limit)
+        return own, self.private, limit is not None and private is not None and private > limit
 
 
 def kill_tree(pid: int) -> None:
