@@ -42,7 +42,10 @@ def look():
     return 0
 
 if os.fork() == 0:
-    confine.spawn(look, limits=Limits(scratch_mb=4, processes=64, file_mb=8), report=print,
+    # The reported pid goes to stderr: it is printed by the parent and may come after the
+    # child's own line, which the test reads from stdout.
+    confine.spawn(look, limits=Limits(scratch_mb=4, processes=64, file_mb=8),
+                  report=lambda pid: print(pid, file=sys.stderr, flush=True),
                   folder=sys.argv[1], hide=os.path.dirname(sys.argv[1]))
 os.wait()
 """
@@ -65,7 +68,8 @@ def test_a_confined_process_has_its_limits_and_no_privileges(tmp_path: Path) -> 
                               capture_output=True, text=True, timeout=120, check=False)
     finally:
         staging.remove(base)
-    seen = json.loads(done.stdout.strip().splitlines()[-1])
+    assert done.returncode == 0, done.stderr
+    seen = json.loads(done.stdout)
     assert seen["pid"] == 1
     assert seen["uid"] == (sandbox.SANDBOX_UID if os.geteuid() == 0 else os.getuid())
     assert seen["scratch"] == "No space left on device"
