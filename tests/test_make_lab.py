@@ -242,6 +242,25 @@ def test_make_lab_starts_as_root_and_as_any_other_user(repo: Path) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.skipif(os.geteuid() != 0, reason="the other make lab tests run as this account")
+def test_make_lab_serves_the_lessons_to_an_account_that_is_not_root(
+    repo: Path, lessons: list[str], tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Run as root, the other tests take the --allow-root path; this one runs ``make lab`` for
+    real as uid 1000. A user namespace gives that uid while files are still opened as their
+    owner opens them, so the Python installation (often under /root) stays readable."""
+    env = _environment(tmp_path_factory.mktemp("account-home"))
+    command = ["unshare", "--user", "--map-user=1000", "--map-group=1000",
+               "make", "--no-print-directory", "-o", ".venv/.installed", "lab", "PORT=0"]
+    with _serve(command, repo, env) as lab:
+        assert "--allow-root" not in "".join(lab.output)
+        listing = lab.get_json("api/contents")
+        served = {item["name"] for item in listing["content"]}
+        assert {f"{stem}.ipynb" for stem in lessons} <= served, sorted(served)
+        assert set(INSTRUCTOR_PLUGINS) <= set(lab.page_config()["disabledExtensions"])
+
+
+@pytest.mark.slow
 def test_make_lab_serves_every_lesson(learner_lab: Lab, lessons: list[str]) -> None:
     listing = learner_lab.get_json("api/contents")
     served = {item["name"]: item["type"] for item in listing["content"]}
