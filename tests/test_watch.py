@@ -119,3 +119,33 @@ def test_a_tree_over_the_limit_reports_the_memory_that_passed_it(
         if over:
             break
     assert over and private > 250
+
+
+def test_a_zombie_counts_as_dead_without_waiting_for_its_reaping() -> None:
+    """Orphans killed below a sandbox stay zombies until the machine's init reaps them; their
+    memory and files are already released, so stopping a worker does not wait for that."""
+    import subprocess
+    import time
+
+    import psutil
+
+    # The shell starts a short sleep, then becomes a long one that never reaps it.
+    parent = subprocess.Popen(["sh", "-c", "sleep 0.1 & exec sleep 30"])
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            children = psutil.Process(parent.pid).children()
+            if children and children[0].status() == psutil.STATUS_ZOMBIE:
+                break
+            assert time.monotonic() < deadline, "the short sleep never ended"
+            time.sleep(0.05)
+        start = time.monotonic()
+        assert watch.wait_dead(children, timeout=5) == []
+        assert time.monotonic() - start < 2
+        # A process that is still running is still waited for, and reported.
+        started = time.monotonic()
+        assert watch.wait_dead([psutil.Process(parent.pid)], timeout=0.3) != []
+        assert time.monotonic() - started >= 0.3
+    finally:
+        watch.kill_tree(parent.pid)
+        parent.wait()
