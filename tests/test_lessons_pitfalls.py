@@ -100,7 +100,23 @@ def test_lesson_07_custom_metrics_callbacks(tmp_path: Path) -> None:
         "figures": as_floats("test_figures"),
         "custom_history": "[float(x) for x in history['val_recall_from_counts']]",
         "builtin_history": "[float(x) for x in history['val_keras_recall']]",
-        "alarm_rate": "float((model.predict(x_test, verbose=0) >= 0.5).mean())",
+        "alarm_rate": "float((model.predict(x_test, verbose=0) > 0.5).mean())",
+        "mean_of_batch_recalls": "mean_of_batch_recalls",
+        "batches": "len(batch_recalls)",
+        "share_flagged": "share_flagged",
+        "own_reset": "'reset_state' in vars(RecallFromCounts)",
+        "lowest_after_reset": "lowest_after_reset",
+        "rows_per_evaluate": "[float(r) for r in rows_per_evaluate]",
+        "val_rows": "len(y_val)",
+        "strict_cut": "[float(keras.metrics.Recall()([1.0], [0.5])),"
+                      " float(keras.metrics.Recall(thresholds=0.3)([1.0], [0.3])),"
+                      " float(keras.metrics.BinaryAccuracy()([0.0], [0.5]))]",
+        "without_class": "without_class",
+        "restored_gap": "restored_gap",
+        "weights_gap": "weights_gap",
+        "safe_mode_on": "safe_mode_on",
+        "unsafe_output": "keras.ops.convert_to_numpy(unsafe(np.ones((1, 3), 'float32'))).tolist()",
+        "log_lines": "log_lines",
         "files": "[str(p) for p in plots.files]",
         "aucs": "len(plots.aucs)",
         "checkpoint": "str(checkpoint_path)",
@@ -133,6 +149,30 @@ def test_lesson_07_custom_metrics_callbacks(tmp_path: Path) -> None:
     assert abs(figures["batch_recall"] - figures["keras_recall"]) > 1e-4, figures
     # The stateless per-example metric is an average that Keras computes correctly.
     assert figures["alarm_rate"] == pytest.approx(v["alarm_rate"], abs=1e-6)
+    assert figures["alarm_rate"] == pytest.approx(v["share_flagged"], abs=1e-6)
+    # A scalar per batch is averaged over batches, each weighing 1 (91 test rows: 6 batches of
+    # 16, the last one partial).
+    assert v["batches"] == 6
+    assert figures["batch_recall"] == pytest.approx(v["mean_of_batch_recalls"], abs=1e-5)
+    # Keras's thresholded metrics cut strictly above the threshold: a score equal to it is
+    # negative (recall 0 for a positive at exactly 0.5 or 0.3; accuracy 1 for a negative at 0.5).
+    assert v["strict_cut"] == [0.0, 0.0, 1.0]
+    # The inherited reset_state zeroes every variable: enough for counts (RecallFromCounts has
+    # none of its own, and an old-style metric with only reset_states counts the same rows in
+    # each evaluate), wrong for a state that starts at 1.
+    assert v["own_reset"] is False
+    assert v["rows_per_evaluate"] == [v["val_rows"], v["val_rows"]] == [80.0, 80.0]
+    assert v["lowest_after_reset"]["inherited reset_state"] == 0.0
+    assert v["lowest_after_reset"]["own reset_state"] == pytest.approx(0.7)
+    # Saving: load_model refuses unknown custom objects, rebuilds the model with them, a
+    # weights file restores the same predictions, safe_mode refuses a Lambda until turned off.
+    assert v["without_class"].startswith("refused")
+    assert v["restored_gap"] < 1e-6 and v["weights_gap"] < 1e-6
+    assert v["safe_mode_on"] == "refused"
+    assert v["unsafe_output"] == [[2.0, 2.0, 2.0]]
+    # CSVLogger: a header naming the History keys and one row per epoch.
+    assert v["log_lines"][0].split(",") == ["epoch", "loss", "recall", "val_loss", "val_recall"]
+    assert len(v["log_lines"]) == 1 + 5
     # The callback computed at every epoch and wrote PNG files every 5 epochs and at the end.
     assert v["aucs"] == epochs
     expected = [f"epoch_plots/epoch_{n:03d}.png" for n in (5, epochs)]
