@@ -364,7 +364,7 @@ def _plant(layout: CourseLayout, student: str, assignment: str, answers: dict[st
 
 
 # A metric without running counts: each batch overwrites the last one's counts.
-_LAST_BATCH_ONLY = ("self.true_negatives.assign_add(", "self.true_negatives.assign(")
+_LAST_BATCH_ONLY = (".assign_add(", ".assign(")
 _TOP1_AS_TOP3 = ("top3_accuracy = top3(model, x_test, y_test)",
                  "top3_accuracy = float(np.mean(model.predict(x_test, verbose=0).argmax(axis=1) "
                  "== y_test))")
@@ -404,10 +404,9 @@ def _half_answers(assignment: str, solutions: dict[str, str]) -> dict[str, str]:
         return {"train-cnn": solutions["train-cnn"],
                 "read-mistakes": solutions["read-mistakes"].replace(*_TOP1_AS_TOP3)}
     if assignment == A7:
-        specificity = solutions["specificity"].replace(*_LAST_BATCH_ONLY).replace(
-            "self.false_positives.assign_add(", "self.false_positives.assign(")
+        mcc = _changed(solutions["matthews-correlation"], *_LAST_BATCH_ONLY)
         # The right option, by the letter listed for this learner's name.
-        return {"specificity": specificity, "every-n-epochs": solutions["every-n-epochs"],
+        return {"matthews-correlation": mcc, "every-n-epochs": solutions["every-n-epochs"],
                 **_choice_letters(_question(A7, "why_state"), "Half Done", _right(A7, "why_state"))}
     # A wrong option by the letter a blank name lists: "per-label accuracy is always lower".
     return {"train-tagger": solutions["train-tagger"],
@@ -452,8 +451,7 @@ def _changed(code: str, old: str, new: str) -> str:
 
 
 # result() divides by a count it never defined: the metric raises whenever it is asked for one.
-_RESULT_TYPO = ("self.true_negatives, self.true_negatives + self.false_positives",
-                "self.true_negatives, self.negatives")
+_RESULT_TYPO = ("tp * tn - fp * fn, spread)", "tp * tn - fp * fn, self.spread)")
 # The callback waits for a model with this notebook's 30 features, so the learner's own training
 # finishes and the grader's check (a tiny model on 4 features) never does. It gives up after
 # 120 s, so that a check without a time limit fails this test instead of stalling it.
@@ -467,7 +465,8 @@ _WAITS_FOR_30_FEATURES = ("    def on_epoch_end(self, epoch, logs=None):\n", """
 def _broken_answers(student: str, solutions: dict[str, str]) -> dict[str, str]:
     """The reference answers, except the one task a student of :data:`BROKEN` gets wrong."""
     if student == "broken_metric":
-        return {**solutions, "specificity": _changed(solutions["specificity"], *_RESULT_TYPO)}
+        return {**solutions, "matthews-correlation": _changed(solutions["matthews-correlation"],
+                                                              *_RESULT_TYPO)}
     if student == "stuck_callback":
         callback = _changed(solutions["every-n-epochs"], *_WAITS_FOR_30_FEATURES)
         give_up = "import time\n\nGIVE_UP = time.monotonic() + 120\n\n\n"
@@ -489,7 +488,7 @@ BROKEN_SCORES = {
 BROKEN_MESSAGES = {
     ("broken_metric", A7): {
         "metric-matches-sklearn": "Your metric failed while it was fed rows: AttributeError: "
-                                  "'Specificity' object has no attribute 'negatives'"},
+                                  "'MatthewsCorrelation' object has no attribute 'spread'"},
     ("stuck_callback", A7): {"callback-records": "Training with your callback failed: "
                                                  "TimeoutError: it did not finish within"},
     ("wild_threshold", A5): dict.fromkeys(

@@ -4,10 +4,14 @@ Learner classes cannot be loaded outside the kernel (``safe_mode`` refuses their
 kernel runs them here on inputs this module defines, and hands the grader plain data:
 
 - :func:`check_metric_class` feeds the metric the batches of :func:`probe_batches` (seeded;
-  grade cells use a seed that only the grader knows), cut into batches in several ways and
-  with ``reset_state()`` between them, and compares every result with scikit-learn's figure.
+  grade cells use a seed that only the grader knows) in two runs: a fresh instance per way of
+  batching the rows (``result()`` read after every batch, as ``fit`` does), and one instance fed
+  every probe with ``reset_state()`` between them. It compares every result with scikit-learn's
+  figure; a metric earns nothing unless every result is right.
   :func:`check_metric_results` recomputes the expected figures from the same seed outside the
-  kernel and compares them with the exported results.
+  kernel and judges the exported results with the same comparison, so kernel and grader say the
+  same thing (a wrong formula, a figure that depends on the batching, or a reset that is not
+  one).
 - :func:`check_callback_class` trains a tiny model for a few epochs with the callback and
   compares what it recorded with the History of the same run; :func:`check_callback_records`
   re-checks the exported records against the exported History for consistency.
@@ -34,9 +38,25 @@ from autograder.grading import export as exporting
 from autograder.quiet import no_stderr
 from autograder.result import CheckResult
 
-FIGURES = ("specificity", "recall", "precision")
+FIGURES = ("specificity", "recall", "precision", "mcc", "balanced_accuracy")
+# How messages name each figure, with the scikit-learn function that computes it.
+_FIGURE_NAMES = {
+    "specificity": "specificity (recall_score with pos_label=0)",
+    "recall": "recall (recall_score)",
+    "precision": "precision (precision_score)",
+    "mcc": "Matthews correlation (matthews_corrcoef)",
+    "balanced_accuracy": "balanced accuracy (balanced_accuracy_score)",
+}
+# The counts each figure is built from, for the message about running counts.
+_COUNTS = {
+    "specificity": "true negatives and false positives",
+    "recall": "true positives and false negatives",
+    "precision": "true positives and false positives",
+    "mcc": "true and false positives and negatives",
+    "balanced_accuracy": "true and false positives and negatives",
+}
 PUBLIC_SEED = 0
-# How each probe's rows are cut into batches; after each probe the metric is reset.
+# How each probe's rows are cut into batches (the first is one batch).
 BATCHINGS = ((200,), (64, 64, 64, 8), (1, 99, 50, 50), (13,) * 15 + (5,))
 TIME_LIMIT = 20.0
 _TOLERANCE = 1e-4
@@ -105,7 +125,12 @@ def expected_results(seed: int, figure: str, threshold: float = 0.5) -> list[flo
     Returns:
         One figure per probe.
     """
-    from sklearn.metrics import precision_score, recall_score
+    from sklearn.metrics import (
+        balanced_accuracy_score,
+        matthews_corrcoef,
+        precision_score,
+        recall_score,
+    )
 
     if figure not in FIGURES:
         raise ValueError(f"`figure` must be one of {FIGURES}, got {figure!r}.")
@@ -116,8 +141,12 @@ def expected_results(seed: int, figure: str, threshold: float = 0.5) -> list[flo
             value = recall_score(truth, predicted, pos_label=0, zero_division=0)
         elif figure == "recall":
             value = recall_score(truth, predicted, zero_division=0)
-        else:
+        elif figure == "precision":
             value = precision_score(truth, predicted, zero_division=0)
+        elif figure == "mcc":
+            value = matthews_corrcoef(truth, predicted)
+        else:
+            value = balanced_accuracy_score(truth, predicted)
         figures.append(float(value))
     return figures
 
@@ -138,74 +167,128 @@ def _scalar(value: Any) -> float:
     return float(array.reshape(()))
 
 
-def metric_results(metric_class: Callable[[], Any], seed: int) -> list[float]:
-    """Run a metric class on the probes: one instance, ``reset_state()`` between probes.
+def _feed(metric: Any, y_true: np.ndarray, y_pred: np.ndarray, sizes: Sequence[int]) -> float:
+    """Feed one probe batch by batch, reading ``result()`` after each batch as ``fit`` does."""
+    start = 0
+    for size in sizes:
+        metric.update_state(y_true[start:start + size], y_pred[start:start + size])
+        _scalar(metric.result())
+        start += size
+    return _scalar(metric.result())
+
+
+def metric_results(metric_class: Callable[[], Any], seed: int) -> list[list[float]]:
+    """Run a metric class on the probes: whole, batched, and after ``reset_state()``.
 
     Args:
         metric_class: The learner's ``keras.metrics.Metric`` subclass (built with no arguments).
         seed: The probes' seed.
 
     Returns:
-        The metric's ``result()`` after each probe.
+        ``[whole, batched, after_reset]``, one result per probe each: a new instance fed the
+        probe as one batch; a new instance fed it in its batching of :data:`BATCHINGS`; and one
+        instance fed every probe in its batching in turn, with ``reset_state()`` before each
+        probe but the first.
 
     Raises:
         Exception: Whatever the learner's code raises, or ``TimeoutError``.
     """
-    metric = metric_class()
-    found = []
-    for (y_true, y_pred), sizes in zip(probe_batches(seed), BATCHINGS, strict=True):
-        start = 0
-        for size in sizes:
-            metric.update_state(y_true[start:start + size], y_pred[start:start + size])
-            start += size
-        found.append(_scalar(metric.result()))
-        metric.reset_state()
-    return found
+    probes = list(zip(probe_batches(seed), BATCHINGS, strict=True))
+    whole = [_feed(metric_class(), y_true, y_pred, (len(y_true),))
+             for (y_true, y_pred), _ in probes]
+    batched = [_feed(metric_class(), y_true, y_pred, sizes)
+               for (y_true, y_pred), sizes in probes]
+    metric, after_reset = metric_class(), []
+    for index, ((y_true, y_pred), sizes) in enumerate(probes):
+        if index:
+            metric.reset_state()
+        after_reset.append(_feed(metric, y_true, y_pred, sizes))
+    return [whole, batched, after_reset]
 
 
-_ACCUMULATE = (" Keep running counts (true negatives, false positives ...) in state variables, "
-               "add each batch's counts in update_state(), and compute the ratio only in "
-               "result().")
-_RESET = (" A new instance gets it right, so the state survives reset_state(): reset_state() "
-          "must set every state variable back to its start value.")
+def _how(sizes: Sequence[int]) -> str:
+    if len(sizes) == 1:
+        return "one batch"
+    shown = ", ".join(map(str, sizes[:4])) + (", ..." if len(sizes) > 4 else "")
+    return f"{len(sizes)} batches of sizes {shown}"
 
 
-def _diagnose(metric_class: Callable[[], Any], seed: int, expected: Sequence[float]) -> str:
-    """Tell a metric that does not reset from one that does not accumulate (a fresh instance)."""
-    index = next(i for i, sizes in enumerate(BATCHINGS) if len(sizes) > 1)
-    y_true, y_pred = probe_batches(seed)[index]
-    metric, start = metric_class(), 0
-    for size in BATCHINGS[index]:
-        metric.update_state(y_true[start:start + size], y_pred[start:start + size])
-        start += size
-    fresh_right = math.isclose(_scalar(metric.result()), expected[index], abs_tol=_TOLERANCE)
-    return _RESET if fresh_right else _ACCUMULATE
+_RUNS = 3
 
 
-def _compare(found: Any, expected: Sequence[float], figure: str,
-             hint: str | None = None) -> CheckResult:
+def _results(found: Any, count: int) -> list[list[float]] | None:
+    """The runs of :func:`metric_results` as floats, or None when malformed."""
+    if type(found) not in (list, tuple) or len(found) != _RUNS:
+        return None
+    runs = []
+    for run in found:
+        if type(run) not in (list, tuple) or len(run) != count or not all(map(is_figure, run)):
+            return None
+        runs.append([float(value) for value in run])
+    return runs
+
+
+_ERROR_CHARS = 300
+
+
+def _raised(error: str) -> CheckResult:
+    return result.failed("check_metric_results",
+                         f"Your metric failed while it was fed rows: {error}. Build it with no "
+                         "arguments, and make update_state() and result() work on batches of "
+                         "any size.")
+
+
+def _compare(found: Any, expected: Sequence[float], figure: str) -> CheckResult:
+    """Judge the runs of :func:`metric_results`; the first problem found is the one named."""
     check = "check_metric_results"
+    name = _FIGURE_NAMES[figure]
     if found == "failed":
         return result.failed(check, "Your metric raised an error when it was fed rows; the "
                                     "check in your notebook says which.")
-    if type(found) not in (list, tuple) or len(found) != len(expected) or not all(
-            is_figure(item) for item in found):
-        return result.failed(check, f"The metric's results should be {len(expected)} numbers, "
-                                    f"one per way of batching the rows, but they are "
-                                    f"{str(found)[:80]}.")
-    wrong = [index for index, (given, truth) in enumerate(zip(found, expected, strict=True))
-             if not math.isclose(float(given), truth, abs_tol=_TOLERANCE)]
-    if not wrong:
-        return result.passed(check, f"Your metric equals scikit-learn's {figure} on every "
-                                    f"batching, including after reset_state().")
-    first = wrong[0]
-    sizes = BATCHINGS[first]
-    how = "one batch" if len(sizes) == 1 else f"{len(sizes)} batches of sizes {sizes[:4]}..."
-    hint = _ACCUMULATE if hint is None else hint
-    return result.failed(check, f"Fed 200 rows as {how}, your metric gives "
-                                f"{float(found[first]):.4f} where scikit-learn's {figure} is "
-                                f"{expected[first]:.4f}.{hint}",
-                         score=(len(expected) - len(wrong)) / len(expected))
+    if type(found) in (list, tuple) and len(found) == 2 and found[0] == "failed" and type(
+            found[1]) is str:
+        return _raised(found[1][:_ERROR_CHARS])
+    runs = _results(found, len(expected))
+    if runs is None:
+        return result.failed(check, f"The metric's results should be {_RUNS} runs of "
+                                    f"{len(expected)} numbers (one batch, several batches, "
+                                    f"after reset_state()), but they are {str(found)[:80]}.")
+
+    def off(values: Sequence[float]) -> list[int]:
+        return [index for index, (given, truth) in enumerate(zip(values, expected, strict=True))
+                if not math.isclose(given, truth, abs_tol=_TOLERANCE)]
+
+    (whole, batched, after_reset), counts = runs, _COUNTS[figure]
+    wrong_whole, wrong_batched, wrong_reset = off(whole), off(batched), off(after_reset)
+    if wrong_whole:
+        first = wrong_whole[0]
+        return result.failed(check, f"Fed 200 rows as one batch, a new instance of your metric "
+                                    f"gives {whole[first]:.4f} where scikit-learn's {name} is "
+                                    f"{expected[first]:.4f}: the formula in result(), or the "
+                                    f"counts it divides, is off before any batching comes in. "
+                                    f"Work the figure out by hand from the {counts} of a few "
+                                    f"rows and compare with what your metric returns.")
+    if wrong_batched:
+        first = wrong_batched[0]
+        return result.failed(check, f"Fed 200 rows as one batch, your metric gives "
+                                    f"scikit-learn's {name}, {expected[first]:.4f}; fed the "
+                                    f"same rows as {_how(BATCHINGS[first])}, it gives "
+                                    f"{batched[first]:.4f}: the figure depends on how the rows "
+                                    f"are batched. Keep running counts ({counts}) in state "
+                                    f"variables, add each batch's counts in update_state(), and "
+                                    f"compute the figure only in result().")
+    if wrong_reset:
+        first = wrong_reset[0]
+        return result.failed(check, f"A new instance of your metric gives scikit-learn's {name} "
+                                    f"however the rows are batched, but after reset_state() it "
+                                    f"gives {after_reset[first]:.4f} where {expected[first]:.4f} "
+                                    f"is right: something of the earlier rows survives the "
+                                    f"reset. reset_state() must set every state variable back "
+                                    f"to its start value (Keras's own reset_state() does that "
+                                    f"for every variable made with add_variable; if you "
+                                    f"override it, reset them all).")
+    return result.passed(check, f"Your metric equals scikit-learn's {name} however the rows "
+                                f"are batched, and after reset_state().")
 
 
 def check_metric_results(found: Any, *, seed: int, figure: str) -> CheckResult:
@@ -217,7 +300,8 @@ def check_metric_results(found: Any, *, seed: int, figure: str) -> CheckResult:
         figure: One of :data:`FIGURES`.
 
     Returns:
-        A :class:`~autograder.result.CheckResult` named ``check_metric_results``.
+        A :class:`~autograder.result.CheckResult` named ``check_metric_results``; it passes only
+        when every result is right.
     """
     return _compare(found, expected_results(seed, figure), figure)
 
@@ -233,7 +317,8 @@ def check_metric_class(metric_class: Any, *, figure: str = "specificity",
         export: When grading, the name under which the results are handed to the grader.
 
     Returns:
-        A :class:`~autograder.result.CheckResult` named ``check_metric_results``.
+        A :class:`~autograder.result.CheckResult` named ``check_metric_results``, the same
+        verdict :func:`check_metric_results` gives on the exported results.
     """
     import keras
 
@@ -247,24 +332,14 @@ def check_metric_class(metric_class: Any, *, figure: str = "specificity",
         with no_stderr(), time_limit(TIME_LIMIT):
             found: Any = metric_results(metric_class, seed)
     except Exception as exc:  # the learner's code: report it, never a traceback
+        error = short_error(exc)[:_ERROR_CHARS]
         if export:
-            exporting.answer(export, "failed")
-        return result.failed(check, f"Your metric failed while it was fed rows: "
-                                    f"{short_error(exc)}. Build it with no arguments, and "
-                                    "make update_state() and result() work on batches of any "
-                                    "size.")
+            # The error itself goes to the grader, which then says what the kernel says.
+            exporting.answer(export, ["failed", error])
+        return _raised(error)
     if export:
         exporting.answer(export, found)
-    expected = expected_results(seed, figure)
-    verdict = _compare(found, expected, figure)
-    if verdict.passed:
-        return verdict
-    try:
-        with no_stderr(), time_limit(TIME_LIMIT):
-            hint = _diagnose(metric_class, seed, expected)
-    except Exception:  # noqa: BLE001 - the plain hint still applies
-        hint = None
-    return _compare(found, expected, figure, hint)
+    return _compare(found, expected_results(seed, figure), figure)
 
 
 def _tiny_fit(callback: Any, epochs: int) -> list[float]:
