@@ -1,8 +1,9 @@
 """Assignment 1, shapes and compile: reference answers and the assignment as data.
 
 The learner reads a small convolutional model and answers with plain variables (shapes, counts,
-a loss name, an activation), then writes a function that builds and compiles a model for one-hot
-labels. The expected answers below go only into the hidden tests of the source notebook.
+a loss name), then writes a function that builds and compiles a model for one-hot labels. One
+count, the weights without the biases across the layers, is printed by no ``summary()``. The
+expected answers below go only into the hidden tests of the source notebook.
 """
 
 from __future__ import annotations
@@ -38,8 +39,9 @@ conv_output_shape = (None, 30, 30, 16)
 flatten_units = 3600
 output_shape = (None, 5)
 dense_params = 18005
+# Kernel entries of every layer: 3 * 3 * 3 * 16 in the convolution, 3600 * 5 in the Dense layer.
+weight_count = 18432
 loss_name = "sparse_categorical_crossentropy"
-multilabel_activation = "sigmoid"
 
 _LOSS_CHOICES = (
     Choice(
@@ -63,22 +65,6 @@ _LOSS_CHOICES = (
         "quantities, so it trains a poor classifier.",
     ),
 )
-
-_ACTIVATION_CHOICES = (
-    Choice(
-        "softmax",
-        "Softmax makes the tags compete for one unit of probability, so a photo cannot be both "
-        "'beach' and 'sunset' with high confidence.",
-    ),
-    Choice(
-        "sigmoid",
-        "Each tag gets its own independent probability between 0 and 1.",
-        correct=True,
-    ),
-    Choice("relu", "ReLU outputs are not bounded by 1, so they are not probabilities."),
-    Choice("linear", "A linear output gives unbounded scores, not probabilities."),
-)
-
 
 def build_compiled_model() -> keras.Model:
     """Build and compile a classifier for 8x8 grey digit images with one-hot labels.
@@ -166,6 +152,24 @@ QUESTIONS = (
         how_to_answer="a whole number.",
     ),
     QuizAnswer(
+        "weight_count",
+        Numeric(
+            id="weight_count", prompt="How many of the model's trainable parameters are "
+            "weights, not biases, counting every layer?", hints=(), solution="",
+            answer=float(weight_count),
+            mistakes=(
+                Mistake(18453, "That is every trainable parameter; leave out the biases, one "
+                        "per filter of the convolution and one per unit of the Dense layer."),
+                Mistake(18000, "The convolution's kernels are weights too: each of its 16 "
+                        "filters has a 3x3 kernel over the 3 input channels."),
+                Mistake(18144, "Each 3x3 filter reaches across all 3 input channels, so it "
+                        "has 3 * 3 * 3 weights."),
+            ),
+        ),
+        weight_count,
+        how_to_answer="a whole number.",
+    ),
+    QuizAnswer(
         "loss_name",
         SingleChoice(
             id="loss_name", prompt="This model is trained on labels that are integers from 0 "
@@ -175,23 +179,11 @@ QUESTIONS = (
         loss_name,
         how_to_answer="the loss name as a string, or the letter of the choice.",
     ),
-    QuizAnswer(
-        "multilabel_activation",
-        SingleChoice(
-            id="multilabel_activation", prompt="Another model tags photos with any number of "
-            "five tags at once (a photo can be both 'beach' and 'sunset'). Which activation "
-            "should its last `Dense(5)` layer use?", hints=(), solution="",
-            choices=_ACTIVATION_CHOICES,
-        ),
-        multilabel_activation,
-        how_to_answer="the activation name as a string, or the letter of the choice.",
-    ),
 )
 
 ASSIGNMENT = Assignment(
     name=NAME,
-    lessons=("01-keras-sequential-api", "02-compile-fit-evaluate",
-             "08-multilabel-classification"),
+    lessons=("01-keras-sequential-api", "02-compile-fit-evaluate"),
     title="Assignment 1: shapes and compile",
     introduction=(
         "Read the models below and answer each question by assigning a plain Python variable "
@@ -202,8 +194,10 @@ ASSIGNMENT = Assignment(
     parts=(
         Instructions(
             "## Reading a model\n\n"
-            "The first four questions are about this model. Work the shapes out by hand, layer "
-            "by layer; you may build it afterwards to confirm your reasoning.\n\n"
+            "The first five questions are about this model. Work each answer out by hand, "
+            "layer by layer, as lesson 1 does: reading a model's shapes and counts before it "
+            "runs is the skill these questions grade, and `summary()` does not print every "
+            "answer.\n\n"
             f"```python\n{CONV_MODEL_CODE}\n```"
         ),
         *QUESTIONS,

@@ -1,10 +1,11 @@
 """Assignment 8, multi-label topics (lesson 8): reference answers and the assignment as data.
 
-Each generated document carries one or more of five topics. The learner builds one sigmoid per
-label, chooses a threshold per label on validation rows cut from the training rows, reports
-precision@2, and answers why plain "accuracy" misleads here. The grader checks the head, the
-macro F1 at their thresholds on grader-only documents (flagging every topic fails), that each
-threshold is its label's best on validation rows, and the figure.
+Each generated document carries one or more of five topics. The learner picks the activation
+of a multi-label output, builds one sigmoid per label, chooses a threshold per label on
+validation rows cut from the training rows, reports precision@2, and answers why plain
+"accuracy" misleads here. The grader checks the head, the macro F1 at their thresholds on
+grader-only documents (flagging every topic fails), that on the validation rows each threshold
+does at least as well as the best of lesson 8's grid, and the figure.
 """
 
 from __future__ import annotations
@@ -106,21 +107,44 @@ _ACCURACY_MISLEADS = SingleChoice(
            "accuracy of 0.6 (every one of the 5 yes/no decisions of every document counts "
            "once). Why is that figure no evidence that the tagger works?",
     choices=(
-        Choice("Accuracy is undefined for sigmoid outputs, so the figure is meaningless.",
+        Choice("Accuracy is undefined for sigmoid outputs, so a figure computed from them "
+               "measures how confident the tagger is, not how often it is right.",
                "Accuracy is defined for any thresholded prediction; the problem is what "
                "it rewards."),
-        Choice("Per-label accuracy is always lower than precision@2, so it understates "
-               "the tagger.",
-               "Neither figure bounds the other; and the worry is that it overstates."),
-        Choice("Accuracy needs one-hot labels; with several labels per document Keras "
-               "raises an error instead.",
+        Choice("A tagger that ignores the document and gives each topic its more common "
+               "answer, present or absent, gets about 0.67 of the decisions right.",
+               "A per-label accuracy has to beat that baseline before it says anything about "
+               "the tagger, and 0.6 falls short of it.", correct=True),
+        Choice("Accuracy needs one-hot labels: with several labels per document Keras raises "
+               "an error, so the colleague's 0.6 must come from another model.",
                "Keras computes an accuracy from the shapes without raising: that is "
                "exactly why a wrong one goes unnoticed."),
-        Choice("Most topics are absent from most documents, so a tagger that predicts no "
-               "topic at all already gets about 0.55 of the decisions right while finding "
-               "nothing.",
-               "Each correctly predicted absent topic counts as a success.", correct=True),
+        Choice("A per-label accuracy of 0.6 is the share of documents whose five topics are "
+               "all right, a figure that is hard to reach with many topics.",
+               "That share is the exact-match (subset) accuracy; the colleague counts each "
+               "yes/no decision once, as the question says. The trouble is the bar 0.6 must "
+               "clear."),
     ),
+)
+
+_ACTIVATION = SingleChoice(
+    id="multilabel_activation", hints=(), solution="",
+    prompt="Another model tags photos with any number of five tags at once (a photo can be "
+           "both 'beach' and 'sunset'). Which activation should its last `Dense(5)` layer "
+           "use?",
+    choices=(
+        Choice("softmax", "Softmax makes the tags compete for one unit of probability, so a "
+                          "photo cannot be both 'beach' and 'sunset' with high confidence."),
+        Choice("sigmoid", "Each tag gets its own independent probability between 0 and 1.",
+               correct=True),
+        Choice("relu", "ReLU outputs are not bounded by 1, so they are not probabilities."),
+        Choice("linear", "A linear output gives unbounded scores, not probabilities."),
+    ),
+)
+
+ACTIVATION_QUESTION = QuizAnswer(
+    "multilabel_activation", _ACTIVATION, right_answer(_ACTIVATION),
+    how_to_answer="the activation's name as a string, or the letter listed for it.",
 )
 
 ACCURACY_QUESTION = QuizAnswer(
@@ -145,6 +169,8 @@ ASSIGNMENT = Assignment(
     ),
     parts=(
         GivenCode("load-data", LOAD_DATA),
+        Instructions("## Warm-up: an output for several labels"),
+        ACTIVATION_QUESTION,
         Instructions(
             "## Part 1: one sigmoid per topic\n\n"
             "Cut a validation split `x_val, y_val` out of `x_train` and train on the rest. "
@@ -169,10 +195,14 @@ ASSIGNMENT = Assignment(
         ),
         Instructions(
             "## Part 2: a threshold per topic\n\n"
-            "Write `label_thresholds(model, x_val, y_val)`: for each topic, try every "
-            "validation probability of that topic as its threshold and keep the one with the "
-            "best F1 for the topic (a probability at or above the threshold flags it). Assign "
-            "the list of 5 thresholds to `thresholds`. Never look at `x_test` for this."
+            "Write `label_thresholds(model, x_val, y_val)`: one threshold per topic, chosen "
+            "on the validation rows for the topic's F1 (a probability at or above the "
+            "threshold flags the topic). The rule the grader checks: on your validation rows, "
+            "each topic's F1 at its threshold is at least the best F1 of the thresholds "
+            "0.05, 0.10, ..., 0.95. Lesson 8's grid search over those thresholds meets it, and "
+            "so does trying every validation probability of the topic as its threshold. "
+            "Assign the 5 thresholds to `thresholds` (a list or a NumPy array). Never look "
+            "at `x_test` for this."
         ),
         SolutionCode(
             "choose-thresholds",

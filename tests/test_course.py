@@ -110,6 +110,9 @@ def test_a1_reference_answers_match_keras() -> None:
     assert flatten.output.shape[-1] == a1.flatten_units
     assert tuple(model.output_shape) == a1.output_shape
     assert dense.count_params() == a1.dense_params
+    # Weights without biases, across the layers: a figure summary() does not print.
+    weights = sum(int(np.prod(layer.kernel.shape)) for layer in (conv, dense))
+    assert weights == a1.weight_count != model.count_params()
 
 
 def test_a1_questions_accept_reference_and_reject_mistakes() -> None:
@@ -408,12 +411,12 @@ def _half_answers(assignment: str, solutions: dict[str, str]) -> dict[str, str]:
         # The right option, by the letter listed for this learner's name.
         return {"matthews-correlation": mcc, "every-n-epochs": solutions["every-n-epochs"],
                 **_choice_letters(_question(A7, "why_state"), "Half Done", _right(A7, "why_state"))}
-    # A wrong option by the letter a blank name lists: "per-label accuracy is always lower".
+    # A wrong option by the letter a blank name lists: "accuracy is undefined for sigmoids".
     return {"train-tagger": solutions["train-tagger"],
             "choose-thresholds": "thresholds = [0.001] * 5",
             "precision-at-k": solutions["precision-at-k"],
             **_choice_letters(_question(A8, "accuracy_misleads"), "",
-                              _option(A8, "accuracy_misleads", "Per-label accuracy is always"))}
+                              _option(A8, "accuracy_misleads", "Accuracy is undefined"))}
 
 
 def _question(assignment: str, variable: str) -> object:
@@ -556,9 +559,9 @@ SHORTCUT_SCORES = {
     ("no_eights", A6): {"cnn-shape": 1, "unseen-class-recall": 0, "mistake-figures": 2},
     ("zero_based_callback", A7): {"metric-matches-sklearn": 3, "callback-records": 0,
                                   "why_state-test": 0},
-    ("softmax_tagger", A8): {"tagger-shape": 0, "unseen-macro-f1": 3,
-                             "thresholds-from-validation": 2, "precision-at-k-test": 0,
-                             "accuracy_misleads-test": 0},
+    ("softmax_tagger", A8): {"multilabel_activation-test": 1, "tagger-shape": 0,
+                             "unseen-macro-f1": 3, "thresholds-from-validation": 2,
+                             "precision-at-k-test": 0, "accuracy_misleads-test": 0},
 }
 SHORTCUT_MESSAGES = {
     ("mse_screen", A5): {
@@ -599,8 +602,8 @@ HALF_SCORES = {
          "screen-figures-test": 0},
     A6: {"cnn-shape": 1, "unseen-class-recall": 3, "mistake-figures": 0},
     A7: {"metric-matches-sklearn": 0, "callback-records": 2, "why_state-test": 1},
-    A8: {"tagger-shape": 1, "unseen-macro-f1": 0, "thresholds-from-validation": 0,
-         "precision-at-k-test": 1, "accuracy_misleads-test": 0},
+    A8: {"multilabel_activation-test": 0, "tagger-shape": 1, "unseen-macro-f1": 0,
+         "thresholds-from-validation": 0, "precision-at-k-test": 1, "accuracy_misleads-test": 0},
 }
 
 
@@ -884,7 +887,8 @@ def test_release_holds_no_solutions_hidden_tests_or_answers(course: CourseLayout
         for region in _regions(source):
             assert not all(line in release for line in region), region[:5]
     release = _cell_text(course.release(A1))
-    for value in (a1.conv_output_shape, a1.output_shape, a1.dense_params, a1.flatten_units):
+    for value in (a1.conv_output_shape, a1.output_shape, a1.dense_params, a1.flatten_units,
+                  a1.weight_count):
         assert repr(value) not in release
     assert re.search(r"sparse_categorical_crossentropy", release)  # a listed choice, not marked
     assert '"correct"' not in release and "correct=True" not in release

@@ -58,6 +58,43 @@ def is_blank(value: Any) -> bool:
 
 # ---------------------------------------------------------------- parsing what learners type
 
+_NUMPY_SCALARS = ("bool_", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32",
+                  "uint64", "float16", "float32", "float64")
+_MAX_DEPTH = 8
+
+
+def plain_numbers(value: Any, depth: int = 0) -> Any:
+    """An answer in the form the grader receives it: numpy numbers and arrays as plain data.
+
+    A learner's ``np.int64(3600)``, ``np.float32(0.4)`` or ``np.array([0.3, 0.5])`` is a
+    natural answer; the export hands the grader ``3600``, ``0.4`` and ``[0.3, 0.5]``. Judging
+    the same form in the kernel makes both accept and refuse the same answers with the same
+    words. Tuples become lists, as in JSON; anything else is returned unchanged (and judged,
+    and refused, as it is).
+
+    Args:
+        value: The learner's answer.
+        depth: Nesting depth so far.
+
+    Returns:
+        The value with exact numpy scalars as Python numbers, exact numpy arrays of numbers as
+        nested lists (a 0-d array as its number), and tuples as lists.
+    """
+    kind = type(value)
+    if kind.__module__ == "numpy":
+        import numpy as np
+
+        # Exact types only, as the export does: a subclass could redefine comparisons.
+        if kind is np.ndarray and value.dtype.kind in "biuf":
+            return value.tolist()
+        if kind.__name__ in _NUMPY_SCALARS and kind is getattr(np, kind.__name__):
+            return value.item()
+        return value
+    if kind in (list, tuple) and depth < _MAX_DEPTH:
+        return [plain_numbers(item, depth + 1) for item in value]
+    return value
+
+
 
 def parse_shape(value: Any) -> Shape:
     """Read a shape the way a learner writes it.
@@ -74,6 +111,7 @@ def parse_shape(value: Any) -> Shape:
     Raises:
         ValueError: When a dimension is neither a whole number nor None.
     """
+    value = plain_numbers(value)
     if isinstance(value, str):
         text = value.strip()
         text = re.sub(r"^(TensorShape|shape)\s*=?\s*", "", text, flags=re.IGNORECASE)
@@ -123,6 +161,7 @@ def parse_number(value: Any) -> float:
     Raises:
         ValueError: When it is not a number.
     """
+    value = plain_numbers(value)
     if isinstance(value, bool):
         raise ValueError("true/false is not a number")
     if isinstance(value, int | float):
@@ -180,6 +219,7 @@ def choice_index(question: SingleChoice | MultipleSelect, value: Any) -> int:
     Raises:
         ValueError: With a learner-facing explanation of what to write instead.
     """
+    value = plain_numbers(value)
     count = len(question.choices)
     letters = string.ascii_uppercase[:count]
     if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < count:

@@ -2,9 +2,15 @@
 
 - :func:`check_label_thresholds`: at the learner's thresholds (one per label), the macro F1
   reaches a bar (flagging every label everywhere does not);
-- :func:`check_label_threshold_choice`: each threshold gives the best F1 of its label on the
-  learner's validation rows, which must be training rows and no test row;
+- :func:`check_label_threshold_choice`: on the learner's validation rows (training rows, no test
+  row), each threshold's F1 is at least the best F1 of the grid :data:`GRID` (0.05, 0.10, ...,
+  0.95): lesson 8's grid search meets that rule, and so does trying every validation score;
 - :func:`check_multilabel_figures`: the precision@k a learner reported matches the grader's.
+
+Thresholds and figures are judged in the form the grader receives them (:func:`plain_numbers`):
+a numpy array of thresholds, or a numpy number, is what a learner naturally writes, and passes
+or fails in the kernel exactly as its exported list or number does in the grader. Every check
+earns all of its points or none.
 """
 
 from __future__ import annotations
@@ -15,10 +21,16 @@ import numpy as np
 
 from autograder import result
 from autograder.checks._inspect import not_a_model, short_error
+from autograder.checks.answers import plain_numbers
 from autograder.checks.leakage import shared_rows
 from autograder.checks.rows import class_scores, is_figure, labels_of
 from autograder.quiet import no_stderr
 from autograder.result import CheckResult
+
+# The thresholds lesson 8 searches; a threshold must do at least as well as the best of them.
+GRID = tuple(float(cut) for cut in np.round(np.arange(0.05, 0.96, 0.05), 2))
+_GRID_TEXT = "0.05, 0.10, ..., 0.95"
+_EXACT = 1e-9
 
 
 def _scores(check: str, model: Any, x: Any, labels: int) -> tuple[Any, CheckResult | None]:
@@ -40,11 +52,12 @@ def _thresholds(check: str, thresholds: Any, labels: int) -> tuple[Any, CheckRes
     if thresholds is Ellipsis:
         return None, result.not_attempted(check, "Replace the `...` placeholder with your "
                                                  "thresholds.")
-    values = list(thresholds) if type(thresholds) in (list, tuple) or isinstance(
-        thresholds, np.ndarray) else None
+    plain = plain_numbers(thresholds)
+    values = list(plain) if type(plain) in (list, tuple) else None
     if values is None or len(values) != labels or not all(map(is_figure, values)):
-        return None, result.failed(check, f"`thresholds` must be a list of {labels} numbers, "
-                                          f"one per label; it is {str(thresholds)[:80]}.")
+        return None, result.failed(check, f"`thresholds` must be a list (or 1-D array) of "
+                                          f"{labels} numbers, one per label; it is "
+                                          f"{str(plain)[:80]}.")
     outside = [index for index, value in enumerate(values) if not 0.0 < float(value) < 1.0]
     if outside:
         return None, result.failed(check, f"The thresholds of labels {outside} are outside "
@@ -94,22 +107,28 @@ def check_label_thresholds(model: Any, x: Any, y: Any, *, thresholds: Any,
                                 "best F1 on the validation rows.", metrics=figures)
 
 
-def best_f1(scores: np.ndarray, truth: np.ndarray) -> float:
+def best_f1(scores: np.ndarray, truth: np.ndarray, cuts: Any = None) -> float:
     """The best F1 any threshold reaches for one label.
 
     Args:
         scores: The label's probabilities.
         truth: Which rows carry the label.
+        cuts: The thresholds to try; by default the scores themselves (every distinct F1).
 
     Returns:
-        The highest F1 over the thresholds the scores themselves give.
+        The highest F1 over those thresholds.
     """
-    return max(_f1(truth, scores >= cut) for cut in np.unique(scores))
+    tried = np.unique(scores) if cuts is None else cuts
+    return max(_f1(truth, scores >= cut) for cut in tried)
 
 
 def check_label_threshold_choice(thresholds: Any, model: Any, x_val: Any, x_train: Any,
                                  y_train: Any, x_test: Any) -> CheckResult:
-    """Check that each threshold gives its label's best F1 on validation rows from training.
+    """Check each threshold against the grid's best F1 on validation rows from training.
+
+    The rule: on the learner's validation rows, each label's F1 at its threshold is at least
+    the best F1 of the thresholds in :data:`GRID`. A grid search over those thresholds meets
+    it, and so does trying every validation score (whose best is never below the grid's).
 
     Args:
         thresholds: The learner's thresholds, one per label.
@@ -143,17 +162,19 @@ def check_label_threshold_choice(thresholds: Any, model: Any, x_val: Any, x_trai
     truth = labels.astype(bool)
     off = []
     for j in range(truth.shape[1]):
-        reached, best = _f1(truth[:, j], scores[:, j] >= cut[j]), best_f1(scores[:, j],
-                                                                          truth[:, j])
-        if reached < best - 1e-9:
-            off.append(f"label {j} (F1 {reached:.3f}, best {best:.3f})")
+        reached = _f1(truth[:, j], scores[:, j] >= cut[j])
+        bar = best_f1(scores[:, j], truth[:, j], GRID)
+        if reached < bar - _EXACT:
+            off.append(f"label {j} (F1 {reached:.3f} at {cut[j]:.3g}, while a threshold of "
+                       f"the grid reaches {bar:.3f})")
     if off:
-        return result.failed(check, "On your validation rows these thresholds miss their "
-                                    f"label's best F1: {', '.join(off)}. Try every score as a "
-                                    "threshold and keep the one with the highest F1.",
-                             score=1 - len(off) / truth.shape[1])
-    return result.passed(check, f"Every threshold gives its label's best F1 on your "
-                                f"{len(rows)} validation rows.")
+        return result.failed(check, f"On your {len(rows)} validation rows these thresholds do "
+                                    f"worse than the best of the thresholds {_GRID_TEXT}: "
+                                    f"{', '.join(off)}. For each label, try the thresholds of "
+                                    f"that grid (or every validation score) on the validation "
+                                    f"rows and keep the one with the highest F1.")
+    return result.passed(check, f"On your {len(rows)} validation rows every threshold does at "
+                                f"least as well as the best of the thresholds {_GRID_TEXT}.")
 
 
 def precision_at(scores: np.ndarray, truth: np.ndarray, k: int) -> float:
@@ -190,9 +211,10 @@ def check_multilabel_figures(model: Any, x: Any, y: Any, *, precision_at_k: Any,
     truth = np.asarray(y).astype(np.float64)
     if precision_at_k is Ellipsis:
         return result.not_attempted(check, "Replace the `...` placeholder with your figure.")
+    precision_at_k = plain_numbers(precision_at_k)
     if not is_figure(precision_at_k):
-        return result.failed(check, f"Your precision@{k} must be a plain number, not "
-                                    f"{type(precision_at_k).__name__}.")
+        return result.failed(check, f"Your precision@{k} must be one number, not "
+                                    f"{str(precision_at_k)[:60]}.")
     scores, problem = _scores(check, model, x, truth.shape[1])
     if problem is not None:
         return problem
