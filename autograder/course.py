@@ -115,6 +115,7 @@ def config_text(root: Path) -> str:
 from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
 from nbgrader.preprocessors import ClearHiddenTests, GetGrades
 
+from autograder.grading.submission import guard_autograde
 from autograder.nbgrader_feedback import ShortGradeTracebacks
 
 c = get_config()  # noqa: F821 (provided by nbgrader when it loads this file)
@@ -129,6 +130,9 @@ c.Execute.timeout = {CELL_TIMEOUT}
 
 # Learners' code runs confined: its own namespaces, only its own folder, no network, limits.
 c.Execute.kernel_manager_class = {KERNEL_MANAGER!r}
+# nbgrader copies and reads a submission as the grader, following links: a submitted folder
+# holding anything but regular files and folders is refused (and logged) before that copy.
+guard_autograde()
 
 # A grade cell with any stderr output scores 0; drop what TensorFlow and Keras may still print.
 c.IgnorePattern.enabled = True

@@ -133,3 +133,61 @@ def test_a_module_closed_to_the_sandbox_account_is_named() -> None:
     finally:
         shutil.rmtree(folder)
     assert found == str(module)
+
+
+# Run by the test in a fresh session keyring of its own holding one key, as a grader's would:
+# a confined process must neither see that key nor reach keyrings at all, and it gets a small
+# /dev/shm of its own.
+KEYS_AND_SHM = """\
+import ctypes, errno, json, os, platform, sys
+from autograder.grading import confine
+from autograder.grading.sandbox import Limits
+
+libc = ctypes.CDLL(None, use_errno=True)
+add_key, _, keyctl = confine._KEY_SYSCALLS[platform.machine()][1]
+assert libc.syscall(keyctl, 1, None) > 0
+description = sys.argv[1].encode()
+assert libc.syscall(add_key, b"user", description, b"payload", 7, -3) > 0
+before = os.stat("/dev/shm").st_dev
+confine.leave_root()
+
+def look():
+    seen = {"listed": sys.argv[1] in open("/proc/keys").read()}
+    libc.syscall(keyctl, 10, -3, b"user", description, 0)
+    seen["search"] = os.strerror(ctypes.get_errno())
+    libc.syscall(add_key, b"user", b"mine", b"x", 1, -3)
+    seen["add"] = os.strerror(ctypes.get_errno())
+    shm = os.statvfs("/dev/shm")
+    seen["shm_bytes"] = shm.f_blocks * shm.f_frsize
+    seen["shm_own"] = os.stat("/dev/shm").st_dev != before
+    seen["shm_files"] = os.listdir("/dev/shm")
+    print(json.dumps(seen), flush=True)
+    return 0
+
+if os.fork() == 0:
+    confine.spawn(look, limits=Limits(shm_mb=8), report=lambda pid: None)
+os.wait()
+"""
+
+
+@pytest.mark.parametrize("filtered", [True, False])
+def test_a_confined_process_reaches_no_keyring_and_has_its_own_dev_shm(filtered: bool) -> None:
+    import uuid
+
+    description = f"ag-test-{uuid.uuid4().hex[:8]}"
+    script = KEYS_AND_SHM
+    if not filtered:
+        # The fresh session keyring alone, without the seccomp filter on top of it.
+        script = script.replace("confine.leave_root()\n",
+                                "confine.leave_root()\nconfine._forbid_keyrings = lambda: None\n")
+    done = subprocess.run(sandbox.command([sys.executable, "-c", script, description]),
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    seen = json.loads(done.stdout)
+    assert seen["listed"] is False
+    if filtered:
+        assert seen["search"] == seen["add"] == "Operation not permitted"
+    else:
+        # Its session keyring is new: the key of the process that started it is not in it.
+        assert seen["search"] == "Required key not available"
+    assert seen["shm_own"] and seen["shm_bytes"] == 8 * 2**20 and seen["shm_files"] == []

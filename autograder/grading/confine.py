@@ -7,8 +7,10 @@ bubblewrap itself makes (``unshare``, ``mount``, ``prctl``, ``capset``), nothing
 
 - ``unshare`` of the user, mount, PID, network, IPC and UTS namespaces; the fork that follows is
   PID 1 of a new PID namespace, so when it ends the kernel (Linux) kills everything it started;
-- a private ``/tmp`` (tmpfs with a size limit, also ``$HOME``), a fresh ``/proc`` that shows only
-  its own processes, and of the worker's staging folder only the kernel's own subfolder;
+- a private ``/tmp`` (tmpfs with a size limit, also ``$HOME``) and ``/dev/shm`` (smaller), a
+  fresh ``/proc`` that shows only its own processes, and of the worker's staging folder only the
+  kernel's own subfolder; a new session keyring (``keyctl``), since keyrings have no namespace,
+  and then no keyring system calls at all (a seccomp filter);
 - limits (``RLIMIT_NPROC``, ``RLIMIT_FSIZE``, ``RLIMIT_NOFILE``, no core files), death with its
   parent, every inherited descriptor above stderr closed, and finally no capabilities and
   ``no_new_privs``, so it can neither undo any of this nor gain privileges by ``exec``.
@@ -48,6 +50,21 @@ _PR_CAP_AMBIENT, _PR_CAP_AMBIENT_CLEAR_ALL = 47, 4
 _CAP_VERSION_3 = 0x20080522
 _LAST_CAP = 63
 
+# Per machine: the audit architecture seccomp reports, and the numbers of add_key, request_key
+# and keyctl. keyctl(KEYCTL_JOIN_SESSION_KEYRING, NULL) makes a new anonymous session keyring.
+_KEY_SYSCALLS = {
+    "x86_64": (0xC000003E, (248, 249, 250)),
+    "aarch64": (0xC00000B7, (217, 218, 219)),
+    "riscv64": (0xC00000F3, (217, 218, 219)),
+    "ppc64le": (0xC0000015, (269, 270, 271)),
+    "s390x": (0x80000016, (278, 279, 280)),
+}
+_KEYCTL_JOIN_SESSION_KEYRING = 1
+_PR_SET_SECCOMP, _SECCOMP_MODE_FILTER = 22, 2
+_SECCOMP_RET_ALLOW, _SECCOMP_RET_ERRNO = 0x7FFF0000, 0x00050000
+# x86_64's x32 system calls carry this bit; no kernel needs them.
+_X32_BIT = 0x40000000
+
 _libc = ctypes.CDLL(None, use_errno=True)
 
 
@@ -84,6 +101,67 @@ def leave_root() -> None:
     _call(_libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0), "prctl(PDEATHSIG)")
 
 
+def _key_syscalls() -> tuple[int, tuple[int, int, int]]:
+    import platform
+
+    known = _KEY_SYSCALLS.get(platform.machine())
+    if known is None:
+        raise ConfinementError(errno.ENOSYS, f"keyrings: no system call numbers known for "
+                                             f"{platform.machine()}")
+    return known
+
+
+def new_session_keyring() -> None:
+    """Give this process (and what it starts) a new, empty session keyring of its own.
+
+    Keyrings belong to no namespace: without this, every process of a batch shares the session
+    keyring it inherited from the grader, so a key one kernel adds is found by the next, and a
+    kernel can search the grader's own keys. A process that joins a new anonymous keyring
+    possesses none of those keys any more.
+
+    Raises:
+        ConfinementError: The keyring could not be replaced (a machine whose kernel forbids
+            keyrings altogether, as some container runtimes do, is fine: nothing is shared).
+    """
+    keyctl = _key_syscalls()[1][2]
+    if _libc.syscall(keyctl, _KEYCTL_JOIN_SESSION_KEYRING, None) < 0:
+        code = ctypes.get_errno()
+        if code not in (errno.ENOSYS, errno.EPERM, errno.EACCES):
+            raise ConfinementError(code, f"keyctl(JOIN_SESSION_KEYRING): {os.strerror(code)}")
+
+
+def _forbid_keyrings() -> None:
+    """Refuse the keyring system calls (``EPERM``) to this process and all it starts.
+
+    A fresh session keyring keeps a kernel's keys out of every other's keyrings, but a key
+    whose permissions a kernel opens to its own uid can still be read by id from another
+    kernel of the same uid, which finds the id in ``/proc/keys``. No kernel needs keyrings
+    (container runtimes forbid them by default), so a seccomp filter refuses ``add_key``,
+    ``request_key`` and ``keyctl``, and every system call of another architecture's ABI
+    (32-bit or x32), through which they could be reached under other numbers.
+    """
+    arch, numbers = _key_syscalls()
+
+    class Filter(ctypes.Structure):
+        _fields_ = [("code", ctypes.c_uint16), ("jt", ctypes.c_uint8),
+                    ("jf", ctypes.c_uint8), ("k", ctypes.c_uint32)]
+
+    class Program(ctypes.Structure):
+        _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.POINTER(Filter))]
+
+    load, jeq, jge, ret = 0x20, 0x15, 0x35, 0x06
+    deny = _SECCOMP_RET_ERRNO | errno.EPERM
+    # Instructions: a jump's jt/jf count the instructions it skips; the last two are the
+    # verdicts (allow, then deny).
+    code = [(load, 0, 0, 4), (jeq, 1, 0, arch), (ret, 0, 0, deny), (load, 0, 0, 0),
+            (jge, 4, 0, _X32_BIT)]
+    code += [(jeq, 3 - index, 0, number) for index, number in enumerate(numbers)]
+    code += [(ret, 0, 0, _SECCOMP_RET_ALLOW), (ret, 0, 0, deny)]
+    program = (Filter * len(code))(*[Filter(*instruction) for instruction in code])
+    _call(_libc.prctl(_PR_SET_SECCOMP, _SECCOMP_MODE_FILTER,
+                      ctypes.byref(Program(len(code), program)), 0, 0), "prctl(SECCOMP)")
+
+
 def _enter_namespaces(limits: Limits, folder: str | None, hide: str | None) -> None:
     uid, gid = os.getuid(), os.getgid()
     _call(_libc.unshare(_CLONE_NEWUSER | _CLONE_NEWNS | _CLONE_NEWPID | _CLONE_NEWNET
@@ -101,6 +179,10 @@ def _enter_namespaces(limits: Limits, folder: str | None, hide: str | None) -> N
     visible = [path for path in (*python_paths(), hide or folder) if path]
     _cover("/tmp", visible, f"size={limits.scratch_mb}m,mode=0700,uid={uid},gid={gid}")
     os.makedirs("/tmp/home", mode=0o700, exist_ok=True)
+    # A /dev/shm of its own, small: POSIX shared memory and semaphores work, but what one kernel
+    # leaves there neither outlives it nor reaches the next kernel of its preloader.
+    _mount("tmpfs", "/dev/shm", "tmpfs", _MS_NOSUID | _MS_NODEV,
+           f"size={limits.shm_mb}m,mode=1777,uid={uid},gid={gid}")
     if folder and hide:
         # Cover the worker's whole staging folder, then put back only this kernel's part.
         _cover(hide, [folder], "size=1m,mode=0755")
@@ -157,6 +239,7 @@ def _drop_capabilities() -> None:
     header, data = Header(_CAP_VERSION_3, 0), (Data * 2)()
     _call(_libc.capset(ctypes.byref(header), data), "capset")
     _call(_libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "prctl(NO_NEW_PRIVS)")
+    _forbid_keyrings()
 
 
 def spawn(run: Callable[[], int], *, limits: Limits, report: Callable[[int], None],
@@ -179,6 +262,7 @@ def spawn(run: Callable[[], int], *, limits: Limits, report: Callable[[int], Non
     try:
         # Die with the preloader: nothing of a submission outlives its worker.
         _call(_libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0), "prctl(PDEATHSIG)")
+        new_session_keyring()
         _enter_namespaces(limits, folder, hide)
         pid = os.fork()
     except OSError as exc:

@@ -23,6 +23,8 @@ def _serve(role: str, limits: Limits, confined: bool) -> int:
 
     if confined:
         confine.leave_root()
+        # Neither the grader's keys nor any key a fork adds are shared through this process.
+        confine.new_session_keyring()
     requests = os.fdopen(os.dup(0), "rb")
     replies = os.fdopen(os.dup(1), "w", encoding="utf-8")
     # Forks get /dev/null as stdin and the log (stderr) as stdout, like a normal launch.

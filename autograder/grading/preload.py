@@ -154,7 +154,7 @@ class Preloader:
             argv = sandbox.command(argv, writable=self.writable, readable=self.readable)
         self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=self.stderr, start_new_session=True,
-                                     env=_preloader_env())
+                                     env=_preloader_env(self.confined))
         self.ready = False
         self.replies = queue.Queue()
         threading.Thread(target=read_messages, args=(self.proc.stdout, self.replies),
@@ -320,12 +320,19 @@ class Preloader:
         self.ready = False
 
 
-def _preloader_env() -> dict[str, str]:
-    env = dict(os.environ)
-    env.pop("AUTOGRADER_EXPORT_DIR", None)
+def _preloader_env(confined: bool) -> dict[str, str]:
+    """A preloader's environment: the allow-list of :func:`sandbox.environment`, no more.
+
+    Its forks (kernels, verifications) keep the memory of this environment whatever they set
+    later, and a kernel can read it back from ``/proc/self/environ``: nothing of the grader's
+    own environment but the allowed variables may be in it.
+    """
+    env = sandbox.environment(os.environ, PYTHONDONTWRITEBYTECODE="1")
     env.setdefault("KERAS_BACKEND", "tensorflow")
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    if not confined and "HOME" in os.environ:
+        # Unconfined (--no-sandbox) it is the grading user, with that user's home.
+        env["HOME"] = os.environ["HOME"]
     return env
 
 

@@ -100,27 +100,36 @@ def _own_preloader() -> Preloader | None:
 
 
 def kernel_environment(env: dict[str, str], stage: Path) -> dict[str, str]:
-    """A confined kernel's environment: private home and caches, exports into its stage.
+    """A kernel's environment, made from an allow-list: nothing of the grader's shell but the
+    locale and the settings grading reads (:func:`sandbox.environment`), a private home and
+    caches, exports into its stage.
 
     Args:
-        env: The environment jupyter_client prepared.
+        env: The environment jupyter_client prepared (the grader's, and the kernel spec's).
         stage: The kernel's stage.
 
     Returns:
         The environment to start the kernel with.
     """
-    env = dict(env)
-    env[EXPORT_ENV] = str(stage / "exports")
+    # No bytecode caches: a kernel started afresh (no preloader) would write them into its
+    # folder, as a forked one (whose preloader was started so) does not.
+    made = sandbox.environment(env, **{EXPORT_ENV: str(stage / "exports")},
+                               PYTHONDONTWRITEBYTECODE="1")
+    made.setdefault("KERAS_BACKEND", "tensorflow")
+    made.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    if "JPY_PARENT_PID" in env:
+        made["JPY_PARENT_PID"] = env["JPY_PARENT_PID"]
     if SETTINGS.confined:
         home = "/tmp/home"
-        env.update(HOME=home, TMPDIR="/tmp", IPYTHONDIR=f"{home}/.ipython",
-                   MPLCONFIGDIR=f"{home}/.config/matplotlib", XDG_CACHE_HOME=f"{home}/.cache",
-                   XDG_CONFIG_HOME=f"{home}/.config", JUPYTER_CONFIG_DIR=f"{home}/.jupyter",
-                   JUPYTER_DATA_DIR=f"{home}/.local/share/jupyter")
-        for name in ("JUPYTER_PATH", "JUPYTER_CONFIG_PATH", "IPYTHON_DIR", "PYTHONSTARTUP",
-                     "PYTHONPATH", "PYTHONHOME", "PYTHONUSERBASE"):
-            env.pop(name, None)
-    return env
+        made.update(HOME=home, TMPDIR="/tmp", IPYTHONDIR=f"{home}/.ipython",
+                    MPLCONFIGDIR=f"{home}/.config/matplotlib",
+                    XDG_CACHE_HOME=f"{home}/.cache", XDG_CONFIG_HOME=f"{home}/.config",
+                    JUPYTER_CONFIG_DIR=f"{home}/.jupyter",
+                    JUPYTER_DATA_DIR=f"{home}/.local/share/jupyter")
+    elif "HOME" in env:
+        # Unconfined (--no-sandbox), the kernel is the grading user, in that user's home.
+        made["HOME"] = env["HOME"]
+    return made
 
 
 class GradingKernelManager(AsyncKernelManager):
@@ -213,8 +222,11 @@ class GradingProvisioner(LocalProvisioner):  # type: ignore[misc]
         # Not `python -P`: IPython honours it and would keep the kernel's folder off sys.path.
         command = sandbox.command([sys.executable, "-m", "autograder.grading.confine",
                                    "--kernel"], writable=[self.stage])
+        # bubblewrap and the process it starts get the kernel's own made environment: what a
+        # process was started with stays readable in its /proc/self/environ.
         self.launcher = subprocess.Popen(command, stdin=subprocess.PIPE,
-                                         stdout=subprocess.PIPE, start_new_session=True)
+                                         stdout=subprocess.PIPE, start_new_session=True,
+                                         env=env)
         assert self.launcher.stdin is not None and self.launcher.stdout is not None
         request = {"argv": argv, "env": env, "cwd": cwd, "folder": str(self.stage)}
         self.launcher.stdin.write(json.dumps(request).encode() + b"\n")

@@ -34,7 +34,7 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -50,12 +50,47 @@ _SYSTEM_DIRS = ("/usr", "/etc")
 _USR_LINKS = ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
 
 
+# What a sandboxed process (a preloader, the verifier, a kernel) may take from the grader's own
+# environment: the locale and the settings grading reads. Nothing else the instructor's shell
+# holds (cloud keys, tokens, proxies, SSH agents) reaches learner code.
+ENV_ALLOWED = frozenset({
+    "LANG", "LANGUAGE", "TZ",
+    "KERAS_BACKEND", "TF_CPP_MIN_LOG_LEVEL", "TF_ENABLE_ONEDNN_OPTS", "COURSE_EPOCHS",
+    "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OMP_NUM_THREADS",
+    "PYTHONHASHSEED", "NBGRADER_EXECUTION",
+})
+ENV_ALLOWED_PREFIXES = ("LC_",)
+# Where a sandboxed process finds programs: this Python's own folder, then the system's.
+_SYSTEM_PATH = ("/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin")
+
+
+def environment(source: Mapping[str, str], **settings: str) -> dict[str, str]:
+    """A sandboxed process's environment: made from an allow-list, never inherited whole.
+
+    Args:
+        source: The environment to take allowed variables from (the grader's, or the one
+            jupyter_client prepared for a kernel).
+        **settings: Variables set on top (the export folder, ``HOME`` ...).
+
+    Returns:
+        :data:`ENV_ALLOWED` (and ``LC_*``) variables of ``source``, a ``PATH`` of this Python's
+        folder and the system's, and ``settings``.
+    """
+    env = {name: value for name, value in source.items()
+           if name in ENV_ALLOWED or name.startswith(ENV_ALLOWED_PREFIXES)}
+    env["PATH"] = os.pathsep.join([os.path.dirname(sys.executable), *_SYSTEM_PATH])
+    env.update(settings)
+    return env
+
+
 @dataclass(frozen=True)
 class Limits:
     """What one submission's kernel may use.
 
     Attributes:
         scratch_mb: Size of its private ``/tmp`` (a memory file system, also its ``$HOME``).
+        shm_mb: Size of its private ``/dev/shm`` (a memory file system; POSIX shared memory
+            and semaphores live there).
         disk_mb: Most its submission folder may grow to (watched by the grader).
         file_mb: Largest single file it may write (``RLIMIT_FSIZE``).
         processes: Most processes and threads its user may have (``RLIMIT_NPROC``); TensorFlow
@@ -64,6 +99,7 @@ class Limits:
     """
 
     scratch_mb: int = 512
+    shm_mb: int = 64
     disk_mb: int = 512
     file_mb: int = 256
     processes: int = 1024
@@ -264,6 +300,4 @@ def probe() -> str | None:
 
 
 def _probe_env() -> dict[str, str]:
-    env = {key: value for key, value in os.environ.items() if key in ("PATH", "LANG")}
-    env["PYTHONDONTWRITEBYTECODE"] = "1"
-    return env
+    return environment(os.environ, PYTHONDONTWRITEBYTECODE="1")

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from autograder.errors import SandboxUnavailable
-from autograder.grading import sandbox, staging
+from autograder.grading import sandbox, staging, submission
 from autograder.grading.gradebook import record_grades
 from autograder.grading.layout import CourseLayout
 from autograder.grading.preload import Preloader
@@ -216,6 +216,13 @@ class GradingSession:
         """
         started = time.monotonic()
         exports = staging.new_folder(self.exports_root, f"{student}-")
+        # A link, device, FIFO or socket in the folder refuses the whole submission before any
+        # grading process reads it (see autograder.grading.submission).
+        found = submission.problems(self.layout.step("submitted", student, self.assignment))
+        if found:
+            staging.remove(self.layout.step("autograded", student, self.assignment))
+            return Graded(student, {"reason": submission.refusal(found), "notes": []}, exports,
+                          started, 0, 0, self.confined)
         try:
             reply, reason, peak_kernel, peak_worker = worker.request(
                 {"student": student, "exports": str(exports)}, self.timeout, self.memory,
@@ -255,7 +262,9 @@ class GradingSession:
             notes = list(reply.get("notes") or [])
             notes += [f"export refused: {refusal}"
                       for refusal in staging.refusals(graded.exports)]
-            verdicts = self.verifier.verify(self.manifest, self.secret, graded.exports)
+            refused = str(reply.get("reason") or "").startswith(submission.REFUSED)
+            verdicts = (zero_verdicts(self.manifest, str(reply["reason"])) if refused
+                        else self.verifier.verify(self.manifest, self.secret, graded.exports))
             if verdicts is None:
                 verdicts = zero_verdicts(self.manifest, "the grader could not verify this "
                                          "submission (the verification crashed, overran or "

@@ -25,8 +25,11 @@ from autograder.grading import sandbox
 # What an export may be called and how large each kind may be (the verifier has its own caps).
 _EXPORT_NAME = re.compile(r"^(answer|rejected|scaler)-[A-Za-z_][A-Za-z0-9_]{0,63}\.json$"
                           r"|^model-[A-Za-z_][A-Za-z0-9_]{0,63}\.keras$"
-                          r"|^arrays-[A-Za-z_][A-Za-z0-9_]{0,63}\.npz$")
-_MAX_BYTES = {".json": 2 * 2**20, ".keras": 200 * 2**20, ".npz": 200 * 2**20}
+                          r"|^arrays-[A-Za-z_][A-Za-z0-9_]{0,63}\.npz$"
+                          r"|^classes-[A-Za-z_][A-Za-z0-9_]{0,63}\.pkl$")
+# A model's own classes (pickled by value; only the confined evaluator reads them).
+_MAX_BYTES = {".json": 2 * 2**20, ".keras": 200 * 2**20, ".npz": 200 * 2**20,
+              ".pkl": 20 * 2**20}
 MAX_EXPORTS = 200
 REFUSED_FILE = "refused.json"
 # Notebook folders larger than this are not copied into a stage: a submission is a notebook
@@ -92,6 +95,10 @@ def new_folder(parent: Path | None, prefix: str) -> Path:
 def copy_submission(source: Path, target: Path) -> None:
     """Copy a notebook's folder into a stage: regular files and folders only, links left out.
 
+    Nothing is followed: folders are walked without following links, and each file is opened
+    with ``O_NOFOLLOW`` and checked to be a regular file on the open descriptor, so a file
+    swapped for a link or a FIFO after it was listed is never read.
+
     Args:
         source: The folder nbgrader prepared (``autograded/<student>/<assignment>``).
         target: The stage's ``work/`` folder (created).
@@ -110,17 +117,30 @@ def copy_submission(source: Path, target: Path) -> None:
                 made.mkdir(exist_ok=True)
                 sandbox.own_for_sandbox(made)
         for name in files:
-            path = os.path.join(folder, name)
-            info = os.lstat(path)
-            if not stat.S_ISREG(info.st_mode):
-                continue
-            total += info.st_size
-            if total > MAX_SUBMISSION_BYTES:
-                raise OSError(f"the submission folder {source} holds more than "
-                              f"{MAX_SUBMISSION_BYTES // 2**20} MB")
-            copied = target / relative / name
-            shutil.copyfile(path, copied, follow_symlinks=False)
-            sandbox.own_for_sandbox(copied)
+            total += _copy_plain(Path(folder) / name, target / relative / name,
+                                 MAX_SUBMISSION_BYTES - total, source)
+
+
+def _copy_plain(path: Path, copied: Path, room: int, source: Path) -> int:
+    """Copy one regular file (never a link or a device) into a stage; return its size."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return 0  # a link (ELOOP) or gone: left out
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+            return 0
+        out = os.open(copied, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+        size = 0
+        with os.fdopen(out, "wb") as written:
+            sandbox.own_for_sandbox(written.fileno())
+            while chunk := handle.read(2**20):
+                size += len(chunk)
+                if size > room:
+                    raise OSError(f"the submission folder {source} holds more than "
+                                  f"{MAX_SUBMISSION_BYTES // 2**20} MB")
+                written.write(chunk)
+    return size
 
 
 def collect_exports(source: Path, target: Path) -> list[str]:

@@ -121,6 +121,10 @@ def _nbgrader_api(layout: CourseLayout, db_url: str) -> Any:
     # notebook: a grade must not depend on how busy the machine is.
     config.Execute.startup_timeout = STARTUP_SECONDS
     config.Execute.iopub_timeout = 60
+    # nbgrader's copy of a submission follows links: refuse any before it (as the config does).
+    from autograder.grading.submission import guard_autograde
+
+    guard_autograde()
     return NbGraderAPI(coursedir=CourseDirectory(config=config), config=config)
 
 
@@ -161,8 +165,15 @@ def failure_reason(log: str) -> str:
         log: nbgrader's log of the run.
 
     Returns:
-        ``kernel died``, ``kernel unresponsive``, ``timeout`` or ``crashed``.
+        ``refused: ...``, ``kernel died``, ``kernel unresponsive``, ``timeout`` or
+        ``crashed``.
     """
+    from autograder.grading.submission import REFUSED
+
+    for line in log.splitlines():
+        # nbgrader's converter refused the folder (see autograder.grading.submission).
+        if REFUSED in line:
+            return line[line.index(REFUSED):][:500]
     if "DeadKernelError" in log or "Kernel died" in log:
         return "kernel died"
     if "UnresponsiveKernelError" in log:
