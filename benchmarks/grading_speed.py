@@ -18,7 +18,11 @@ how the cluster's wall time falls with its workers, and the peak memory of a wor
 kernels. Timings depend on the
 machine and its load; nothing is asserted but that every reference scored full marks.
 
-Usage: ``.venv/bin/python benchmarks/grading_speed.py [--submissions 12] [--keep DIR]``
+With ``--repeat N`` every figure is the median of N runs, printed with the spread (lowest and
+highest), so that one run disturbed by other work on the machine does not decide a ratio.
+
+Usage: ``.venv/bin/python benchmarks/grading_speed.py [--submissions 12] [--repeat 3]
+[--keep DIR]``
 """
 
 from __future__ import annotations
@@ -26,10 +30,12 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -58,16 +64,24 @@ def machine_cpu() -> float:
     return sum(getattr(times, name, 0.0) for name in ("user", "nice", "system", "irq", "softirq"))
 
 
-def timed(label: str, action: object, *args: object) -> float:
-    """Run ``action(*args)``; print its wall time and the CPU time it cost; return the wall time.
+REPEAT = 1
+
+
+def timed(label: str, action: Callable[..., float], *args: object) -> float:
+    """Run ``action(*args)`` :data:`REPEAT` times; print the median wall time, its spread and the
+    median CPU time it cost; return the median wall time.
 
     CPU seconds do not depend on how busy the cores were kept: on an idle machine with C cores,
     work that keeps every core busy takes about CPU / C of wall time.
     """
-    cpu = machine_cpu()
-    wall = action(*args)
-    cpu = machine_cpu() - cpu
-    print(f"{label:<36}{wall:7.1f} s wall  {cpu:7.1f} s CPU")
+    walls, cpus = [], []
+    for _ in range(REPEAT):
+        cpu = machine_cpu()
+        walls.append(action(*args))
+        cpus.append(machine_cpu() - cpu)
+    wall = statistics.median(walls)
+    spread = f"  ({min(walls):.1f}-{max(walls):.1f} s over {REPEAT} runs)" if REPEAT > 1 else ""
+    print(f"{label:<36}{wall:7.1f} s wall  {statistics.median(cpus):7.1f} s CPU{spread}")
     return wall
 
 
@@ -133,7 +147,13 @@ def main() -> int:
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2, 4])
     parser.add_argument("--keep", type=Path, default=None, help="build the course here and keep it")
     parser.add_argument("--no-dask", action="store_true", help="skip the Dask cluster runs")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="runs per figure; the median is reported, with the spread")
     args = parser.parse_args()
+    if args.repeat < 1:
+        parser.error(f"--repeat must be at least 1, not {args.repeat}")
+    global REPEAT
+    REPEAT = args.repeat
 
     root = args.keep or Path(tempfile.mkdtemp(prefix="grading-speed-"))
     course = course_kit.build_course(root / "course")
