@@ -229,8 +229,10 @@ def test_plain_nbgrader_refuses_links_and_fifos_by_name(plain: Batch) -> None:
         assert not (plain.course / "autograded" / student).exists()
     assert files_holding(plain.course / "autograded", plain.course_secret) == []
     assert files_holding(plain.course / "feedback", plain.course_secret) == []
-    # The other learners are graded as usual.
+    # Each refused submission has zero on every grade cell; the others are graded as usual.
     scores = gradebook_scores(plain.course)
+    assert all(scores[student] == dict.fromkeys(("shape_test", "loss_test", "model_test"), 0.0)
+               for student in LINKS)
     assert scores["a_first"] == {"shape_test": 1.0, "loss_test": 1.0, "model_test": 2.0}
     assert sum(scores["e_environ"].values()) == 4.0
 

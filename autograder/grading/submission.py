@@ -181,9 +181,10 @@ def guard_autograde() -> None:
     nbgrader offers no setting that runs before its copy (its ``pre_convert_hook`` swallows
     errors), so its :class:`~nbgrader.converters.Autograde` gets the check around its own
     ``init_assignment`` (the copy from ``submitted/``) and ``convert_single_notebook`` (the read
-    of each notebook). A refusal raises nbgrader's ``NbGraderException``: nbgrader logs the
-    message, removes that submission's autograded folder and goes on with the next one. Calling
-    this again changes nothing.
+    of each notebook). A refusal gives the submission zero on every grade cell in the gradebook
+    and raises nbgrader's ``NbGraderException``: nbgrader logs the message, removes that
+    submission's autograded folder and goes on with the next one. Calling this again changes
+    nothing.
     """
     from nbgrader.converters import Autograde
     from nbgrader.converters.base import NbGraderException
@@ -192,12 +193,16 @@ def guard_autograde() -> None:
         return
     copy, convert = Autograde.init_assignment, Autograde.convert_single_notebook
 
+    def refuse(self: Any, assignment_id: str, student_id: str, found: list[str]) -> None:
+        self.log.error("%s", refusal(found))
+        _record_zero(self.coursedir, assignment_id, student_id)
+        raise NbGraderException(refusal(found))
+
     def init_assignment(self: Any, assignment_id: str, student_id: str) -> None:
         source = Path(self._format_source(assignment_id, student_id))
         found = problems(source)
         if found:
-            self.log.error("%s", refusal(found))
-            raise NbGraderException(refusal(found))
+            refuse(self, assignment_id, student_id, found)
         before = _snapshot(source)
         copy(self, assignment_id, student_id)
         # Whatever changed during the copy (an entry swapped for a link) refuses it too.
@@ -209,8 +214,7 @@ def guard_autograde() -> None:
         if copied.exists():
             found += [f"the copy of {name}" for name in problems(copied)]
         if found:
-            self.log.error("%s", refusal(found))
-            raise NbGraderException(refusal(found))
+            refuse(self, assignment_id, student_id, found)
 
     def convert_single_notebook(self: Any, notebook_filename: str) -> None:
         # Called with the submitted notebook, which nbgrader is about to read as the grader.
@@ -224,3 +228,21 @@ def guard_autograde() -> None:
     Autograde.init_assignment = init_assignment
     Autograde.convert_single_notebook = convert_single_notebook
     Autograde._autograder_guarded = True
+
+
+def _record_zero(coursedir: Any, assignment_id: str, student_id: str) -> None:
+    """Give a refused submission zero on every grade cell in the gradebook.
+
+    Whatever an earlier autograde of the learner's previous submission scored must not stand
+    for a submission that was refused. Scores entered by hand stay, as for any autograde.
+    """
+    from nbgrader.api import Gradebook
+
+    with Gradebook(coursedir.db_url, coursedir.course_id) as gradebook:
+        gradebook.update_or_create_student(student_id)
+        found = gradebook.update_or_create_submission(assignment_id, student_id)
+        for notebook in found.notebooks:
+            for grade in notebook.grades:
+                grade.auto_score = 0
+                grade.needs_manual_grade = False
+        gradebook.db.commit()
