@@ -29,8 +29,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--memory-limit", type=float, default=DEFAULT_MEMORY_MB, metavar="MB",
                         help=f"kernel memory limit per submission in MB "
                              f"(default {DEFAULT_MEMORY_MB}; 0 for none)")
-    parser.add_argument("--student", action="append", default=None,
-                        help="grade only this student (repeatable)")
+    parser.add_argument("--student", action="append", default=None, metavar="ID",
+                        help="grade only this student: the exact name of a folder under "
+                             "submitted/, never a pattern (repeatable; write --student=ID "
+                             "for an id that starts with a dash)")
     parser.add_argument("--scheduler", metavar="ADDRESS", default=None,
                         help="grade on a running Dask cluster, such as tcp://10.0.0.5:8786 "
                              "(default: grade on this machine)")
@@ -69,6 +71,15 @@ def run(args: argparse.Namespace) -> int:
         print(f"No submissions of {args.assignment} in "
               f"{layout.step('submitted', '*', args.assignment).parent}.", file=sys.stderr)
         return 0
+    if args.student:
+        known = set(layout.students(args.assignment))
+        unknown = sorted(set(args.student) - known)
+        if unknown:
+            folder = layout.step("submitted", "*", args.assignment)
+            raise UsageError(f"no submission of {args.assignment} for --student "
+                             f"{', '.join(repr(student) for student in unknown)} in {folder}: "
+                             "--student takes the exact name of a learner's folder, not a "
+                             "pattern.")
     from autograder.grading.manifest import ManifestError
 
     common = {"timeout": args.timeout, "memory_mb": args.memory_limit or None,

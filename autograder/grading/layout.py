@@ -145,11 +145,17 @@ class CourseLayout:
         Returns:
             Student ids, sorted.
         """
-        pattern = self.coursedir.format_path(self.coursedir.submitted_directory, "*", assignment)
-        # The student id is the path component where the wildcard stood.
-        parts = Path(pattern).parts
-        index = parts.index("*")
-        found = {Path(path).parts[index] for path in glob.glob(pattern) if os.path.isdir(path)}
+        marker = "\0student\0"
+        path = self.coursedir.format_path(self.coursedir.submitted_directory, marker, assignment)
+        # The student id is the path component where the marker stood. Every other component
+        # is matched literally (a course folder named "[x]" must not become a pattern), and
+        # ids starting with a dot are learners too.
+        parts = Path(path).parts
+        index = parts.index(marker)
+        pattern = os.path.join(*(("*" if part == marker else glob.escape(part))
+                                 for part in parts))
+        found = {Path(folder).parts[index]
+                 for folder in glob.glob(pattern, include_hidden=True) if os.path.isdir(folder)}
         return sorted(found)
 
     def grader(self, *parts: str) -> Path:

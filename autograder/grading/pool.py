@@ -38,8 +38,9 @@ from pathlib import Path
 from typing import IO, Any
 
 from autograder.errors import GradingInterrupted
+from autograder.grading import learners
 from autograder.grading.layout import CourseLayout
-from autograder.grading.results import SubmissionResult
+from autograder.grading.results import SubmissionResult, TaskResult, write_result
 from autograder.grading.sandbox import Limits
 from autograder.grading.session import (  # noqa: F401 - part of this module's interface
     DEFAULT_MEMORY_MB,
@@ -50,6 +51,7 @@ from autograder.grading.session import (  # noqa: F401 - part of this module's i
     GradingSession,
     default_timeout,
     read_secret,
+    zero_verdicts,
 )
 from autograder.grading.watch import thread_env
 
@@ -77,8 +79,8 @@ class Progress:
             if self.tty:
                 self.stream.write("\r" + status + ("\n" if self.done == self.total else ""))
             else:
-                detail = f" ({result.reason})" if result.reason else ""
-                self.stream.write(f"{status}  {result.student}{detail}\n")
+                detail = f" ({learners.shown(result.reason)})" if result.reason else ""
+                self.stream.write(f"{status}  {learners.shown(result.student)}{detail}\n")
             self.stream.flush()
 
 
@@ -114,7 +116,7 @@ def grade(course_dir: str | Path, assignment: str, *, workers: int | None = None
     layout = CourseLayout(course_dir)
     session = GradingSession(layout, assignment, sandboxed=sandboxed, limits=limits,
                              timeout=timeout, memory_mb=memory_mb)
-    todo = sorted(students) if students is not None else layout.students(assignment)
+    todo = sorted(set(students)) if students is not None else layout.students(assignment)
     count = max(1, min(workers or os.cpu_count() or 1, len(todo) or 1))
     stopping = threading.Event()
     try:
@@ -125,6 +127,12 @@ def grade(course_dir: str | Path, assignment: str, *, workers: int | None = None
     if stopping.is_set():
         raise GradingInterrupted(f"grading stopped: {len(results)} of {len(todo)} submissions "
                                  "were graded and recorded; run the command again for the rest.")
+    # A submission whose slot ended without a result (its worker could not start) is still
+    # recorded, and the batch reports every learner.
+    for student in todo:
+        if student not in results:
+            results[student] = refused_result(session, student, "grader error: not graded "
+                                              "(its worker stopped); run the command again")
     return [results[student] for student in todo]
 
 
@@ -150,6 +158,13 @@ def _run_slots(session: GradingSession, todo: list[str], count: int,
         results[graded.student] = result
         bar.update(result)
 
+    def refuse(student: str, why: str) -> None:
+        if stopping.is_set():
+            return
+        result = refused_result(session, student, why)
+        results[student] = result
+        bar.update(result)
+
     def run_slot(index: int, verifications: ThreadPoolExecutor) -> None:
         with session.worker(index, thread_share) as worker:
             while not stopping.is_set():
@@ -157,7 +172,15 @@ def _run_slots(session: GradingSession, todo: list[str], count: int,
                     student = pending.get_nowait()
                 except queue.Empty:
                     return
-                graded = session.run_submission(worker, student, stopping)
+                why = preflight(session.layout, session.assignment, student)
+                if why is not None:
+                    verifications.submit(refuse, student, why)
+                    continue
+                try:
+                    graded = session.run_submission(worker, student, stopping)
+                except Exception as exc:  # noqa: BLE001 - one learner must not stop the batch
+                    verifications.submit(refuse, student, f"grader error: {exc!r}"[:300])
+                    continue
                 if graded.reply.get("reason") == "interrupted":
                     return
                 verifications.submit(record, graded)
@@ -171,6 +194,51 @@ def _run_slots(session: GradingSession, todo: list[str], count: int,
             while slot.is_alive():
                 slot.join(timeout=0.2)
     return results
+
+
+def preflight(layout: CourseLayout, assignment: str, student: str) -> str | None:
+    """Say why a submission cannot be graded at all, before any process reads it.
+
+    Args:
+        layout: The course layout.
+        assignment: Assignment name.
+        student: Student id.
+
+    Returns:
+        ``refused: <why>``, naming the learner's problem; None when it can be graded.
+    """
+    why = learners.refusal(student)
+    if why is None:
+        folder = layout.step("submitted", student, assignment)
+        if not folder.is_dir():
+            why = f"there is no submission of {assignment} in {folder}"
+        else:
+            why = learners.oversized_notebook(folder)
+    return None if why is None else f"refused: {why}"
+
+
+def refused_result(session: GradingSession, student: str, why: str) -> SubmissionResult:
+    """Record a submission that was not graded: zero on every task, the reason in its result.
+
+    The gradebook is left alone: an id the grader cannot use may not be one SQLite can store,
+    and nothing of the submission was judged.
+
+    Args:
+        session: The batch's session.
+        student: Student id.
+        why: The reason recorded.
+
+    Returns:
+        The result written to ``grader/results/``.
+    """
+    result = SubmissionResult(student, why, confined=session.confined)
+    result.tasks = [TaskResult(**verdict.to_dict())
+                    for verdict in zero_verdicts(session.manifest, why)]
+    try:
+        write_result(session.layout.results(session.assignment), result)
+    except OSError as exc:
+        result.notes.append(f"result not written: {exc.strerror}")
+    return result
 
 
 @contextlib.contextmanager
@@ -199,7 +267,8 @@ def print_summary(results: Iterable[SubmissionResult], emit: Callable[[str], Any
         emit: Where each line goes (``print``).
     """
     results = list(results)
-    width = max([len("student"), *(len(result.student) for result in results)])
+    names = {result.student: learners.shown(result.student) for result in results}
+    width = max([len("student"), *(len(name) for name in names.values())])
     emit(f"{'student':<{width}}  verified  kernel  note")
     for result in results:
         kernel = [task.kernel_score for task in result.tasks]
@@ -210,5 +279,10 @@ def print_summary(results: Iterable[SubmissionResult], emit: Callable[[str], Any
             note = (note + "; " if note else "") + "kernel and verified scores differ"
         if not result.confined:
             note = (note + "; " if note else "") + "graded unconfined (--no-sandbox)"
-        emit(f"{result.student:<{width}}  {result.score:5.1f}/{result.max_score:<3.0f}"
-             f"{kernel_text}  {note}")
+        unseen = [task.grade_id for task in result.tasks if task.flag]
+        if unseen:
+            note = (note + "; " if note else "") + (
+                f"{', '.join(unseen)}: far better on grader-only rows than on its own test "
+                f"split (see the report)")
+        emit(f"{names[result.student]:<{width}}  {result.score:5.1f}/{result.max_score:<3.0f}"
+             f"{kernel_text}  {learners.shown(note)}")

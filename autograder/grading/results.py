@@ -114,11 +114,16 @@ class SubmissionResult:
             note = (note + "; " if note else "") + "kernel and verified scores differ"
         if not self.confined:
             note = (note + "; " if note else "") + "graded unconfined"
-        return f"{self.student}: {self.score:g}/{self.max_score:g} {note}".rstrip()
+        from autograder.grading.learners import shown
+
+        return f"{shown(self.student)}: {self.score:g}/{self.max_score:g} {note}".rstrip()
 
 
 def write_result(folder: Path, result: SubmissionResult) -> Path:
-    """Write one submission's result as ``<folder>/<student>.json``.
+    """Write one submission's result as ``<folder>/<stem>.json``.
+
+    The stem is the student id when it is plain, else a readable prefix and a hash of it
+    (:func:`~autograder.grading.learners.file_stem`); the id itself is inside the file.
 
     Args:
         folder: ``grader/results/<assignment>/``.
@@ -127,8 +132,10 @@ def write_result(folder: Path, result: SubmissionResult) -> Path:
     Returns:
         The file written.
     """
+    from autograder.grading.learners import file_stem
+
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{result.student}.json"
+    path = folder / f"{file_stem(result.student)}.json"
     path.write_text(json.dumps(result.to_dict(), indent=1), encoding="utf-8")
     return path
 

@@ -23,6 +23,7 @@ from autograder.errors import SandboxUnavailable
 from autograder.grading import sandbox, staging, submission
 from autograder.grading.gradebook import record_grades
 from autograder.grading.layout import CourseLayout
+from autograder.grading.learners import file_stem
 from autograder.grading.preload import Preloader
 from autograder.grading.results import SubmissionResult, TaskResult, write_result
 from autograder.grading.sandbox import Limits
@@ -215,7 +216,8 @@ class GradingSession:
             What the worker replied, and where the exports are.
         """
         started = time.monotonic()
-        exports = staging.new_folder(self.exports_root, f"{student}-")
+        # A stem, not the id: an id can be 255 bytes, or hidden, or look like an option.
+        exports = staging.new_folder(self.exports_root, f"{file_stem(student)}-")
         # A link, device, FIFO or socket in the folder refuses the whole submission before any
         # grading process reads it (see autograder.grading.submission).
         found = submission.problems(self.layout.step("submitted", student, self.assignment))

@@ -142,20 +142,24 @@ def grade_one(api: Any, layout: CourseLayout, assignment: str, student: str,
     Returns:
         The reply: ``student``, ``reason`` (None when autograde succeeded) and ``notes``.
     """
+    from autograder.grading.autograde import autograde, edit_notes
+    from autograder.grading.learners import file_stem
     from autograder.grading.provisioner import EXPORT_ENV
 
     os.environ[EXPORT_ENV] = str(exports)
     try:
-        outcome = api.autograde(assignment, student, force=True, create=True)
+        # Exactly this learner's folder, whatever characters the id holds (not nbgrader's glob).
+        outcome = autograde(api, assignment, student)
     finally:
         os.environ.pop(EXPORT_ENV, None)
     log = str(outcome.get("log") or "") + str(outcome.get("error") or "")
-    log_path = layout.logs(assignment) / f"{student}.log"
+    log_path = layout.logs(assignment) / f"{file_stem(student)}.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     log_path.write_text(log[-200_000:], encoding="utf-8")
     reason = None if outcome.get("success") else failure_reason(log)
-    return {"student": student, "reason": reason,
-            "notes": tidy_autograded(layout, assignment, student)}
+    # The edits nbgrader undid (raised points, deleted grade cells ...) are noted too.
+    notes = tidy_autograded(layout, assignment, student) + edit_notes(log)
+    return {"student": student, "reason": reason, "notes": notes}
 
 
 def failure_reason(log: str) -> str:
@@ -199,6 +203,8 @@ def tidy_autograded(layout: CourseLayout, assignment: str, student: str) -> list
     """
     import nbformat
 
+    from autograder.grading.autograde import DROPPED_MARK
+
     notes: set[str] = set()
     folder = layout.step("autograded", student, assignment)
     for path in sorted(folder.glob("*.ipynb")):
@@ -212,6 +218,8 @@ def tidy_autograded(layout: CourseLayout, assignment: str, student: str) -> list
                     elif output.get("ename") == "SystemExit":
                         notes.add("the notebook called sys.exit")
                 text = output.get("text")
+                if isinstance(text, str) and DROPPED_MARK in text:
+                    notes.add("output beyond the grader's limit was dropped")
                 if isinstance(text, str) and len(text) > MAX_OUTPUT_CHARS:
                     output["text"] = text[:MAX_OUTPUT_CHARS] + "\n... output truncated ...\n"
                     changed = True
