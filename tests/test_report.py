@@ -92,3 +92,33 @@ def test_unknown_assignment_is_a_clear_error(graded_course: GradedCourse) -> Non
     done = _autograder("report", str(graded_course.path), "a9")
     assert done.returncode == 2
     assert "no assignment 'a9'" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_a_cell_far_better_on_grader_rows_than_on_the_own_split_is_reported(
+        graded_course: GradedCourse, tmp_path: Path) -> None:
+    import json
+    import shutil
+
+    from autograder.grading.layout import CourseLayout
+
+    # The honest reference is not flagged ...
+    with open(graded_course.path / "grader" / "reports" / ASSIGNMENT / "scores.csv",
+              newline="") as handle:
+        assert {row["unseen_gap"] for row in csv.DictReader(handle)} == {""}
+    # ... and a flag the verifier wrote reaches the CSV and the printout, with its figures.
+    copy = tmp_path / "course"
+    shutil.copytree(graded_course.path, copy, ignore=shutil.ignore_patterns("reports"))
+    path = CourseLayout(copy).results(ASSIGNMENT) / "ref.json"
+    result = json.loads(path.read_text())
+    flag = "accuracy 0.900 on the grader-only rows but 0.010 on the learner's own test split"
+    for task in result["tasks"]:
+        if task["grade_id"] == "model_test":
+            task["flag"] = flag
+    path.write_text(json.dumps(result))
+    done = _autograder("report", str(copy), ASSIGNMENT)
+    assert done.returncode == 0, done.stderr
+    assert f"ref model_test: {flag}" in done.stdout
+    with open(copy / "grader" / "reports" / ASSIGNMENT / "scores.csv", newline="") as handle:
+        rows = {row["student"]: row for row in csv.DictReader(handle)}
+    assert rows["ref"]["unseen_gap"] == f"model_test: {flag}"
+    assert rows["memory_bomb"]["unseen_gap"] == ""

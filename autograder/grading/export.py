@@ -10,6 +10,8 @@ running learner code:
   subclasses ``int`` or defines an ``__eq__`` that is always true is recorded as *rejected*, not
   written; the grader checks the types again when it reads the file;
 - models as ``.keras`` files, which the grader loads with ``safe_mode=True`` (no Lambda code);
+  a model with classes of its own (subclassed, custom layers) also hands over those classes,
+  pickled by value, which only the grader's confined evaluator unpickles;
 - arrays as ``.npz`` without pickles, and a scikit-learn scaler as its fitted statistics.
 
 Skipping the export costs the learner the task, so no tampering can score more than an empty
@@ -26,6 +28,8 @@ import json
 import math
 import os
 import re
+import sys
+import types
 from pathlib import Path
 from typing import Any
 
@@ -95,10 +99,71 @@ def model(name: str, value: Any) -> None:
             tmp = folder / f".model-{name}.tmp.keras"
             keras.saving.save_model(value, tmp)
             os.replace(tmp, path)
+            _export_classes(folder, name, value)
             return
         except Exception as exc:  # noqa: BLE001 - any failure is recorded, never raised
             reason = str(exc) if isinstance(exc, Rejected) else f"could not save: {exc!r}"[:500]
     _write_json(folder / f"rejected-{name}.json", {"rejected": reason})
+
+
+# The classes a model needs, pickled by value, are at most this large.
+MAX_CLASSES_BYTES = 20 * 2**20
+
+
+def custom_classes(value: Any) -> dict[str, Any]:
+    """The classes of a model, its layers and its loss that are not Keras's own.
+
+    Args:
+        value: A Keras model.
+
+    Returns:
+        Registered name (what the ``.keras`` file calls the class) -> class.
+    """
+    import keras
+
+    found: dict[str, Any] = {}
+    flatten = getattr(value, "_flatten_layers", None)
+    layers = list(flatten(include_self=True, recursive=True)) if callable(flatten) else [value]
+    loss = getattr(value, "loss", None)
+    for item in [*layers, *(loss if isinstance(loss, list | tuple) else [loss])]:
+        if item is None or isinstance(item, str):
+            continue
+        # A loss may be a plain function; anything else is an instance of its class.
+        kind = item if isinstance(item, types.FunctionType) else type(item)
+        if not str(getattr(kind, "__module__", "")).startswith("keras"):
+            found[keras.saving.get_registered_name(kind)] = kind
+    return found
+
+
+def _export_classes(folder: Path, name: str, value: Any) -> None:
+    """Write ``classes-<name>.pkl``: the model's own classes, by value (:mod:`cloudpickle`).
+
+    Only the grader's confined evaluator ever unpickles them (the verifier does not), to run a
+    model that cannot be loaded with ``safe_mode=True``.
+    """
+    target = folder / f"classes-{name}.pkl"
+    try:
+        target.unlink(missing_ok=True)
+        classes = custom_classes(value)
+        if not classes:
+            return
+        import cloudpickle
+
+        # Classes of a module beside the notebook would be pickled by reference, and the
+        # evaluator has no such module: pickle them by value too.
+        for kind in classes.values():
+            module = sys.modules.get(getattr(kind, "__module__", ""))
+            origin = str(getattr(module, "__file__", "") or "")
+            if module is not None and origin and not origin.startswith((sys.prefix,
+                                                                        sys.base_prefix)):
+                cloudpickle.register_pickle_by_value(module)
+        data = cloudpickle.dumps(classes)
+        if len(data) <= MAX_CLASSES_BYTES:
+            tmp = folder / f".classes-{name}.tmp"
+            tmp.write_bytes(data)
+            os.replace(tmp, target)
+    except Exception:  # noqa: BLE001 - the model itself is exported; the grader says the rest
+        return
 
 
 def arrays(name: str, **values: Any) -> None:

