@@ -36,6 +36,12 @@ def test_lesson_06_leakage_overfitting(tmp_path: Path) -> None:
         "steps": "steps_per_epoch",
         "regularised_layers": "[type(layer).__name__ for layer in digit_model(dropout=0.5).layers]",
         "l2_config": "digit_model(l2=1e-3).layers[0].get_config()['kernel_regularizer']",
+        "loss_parts": "[float(reported_loss), cross_entropy, l2_term]",
+        "search": "{f'{h}/{l2:g}': [float(a), e] for (h, l2), (a, e) in search.items()}",
+        "chosen": "[chosen_hidden, float(chosen_l2), chosen_epochs]",
+        "final_rows": "len(y_small) + len(y_dval)",
+        "final_test_accuracy": "float(final_test_accuracy)",
+        "best_val_accuracy": "{k: float(x) for k, x in best_val_accuracy.items()}",
     })
     # Leakage: the mild scaler leak, and three leaks that inflate both figures.
     leaks = v["leaks"]
@@ -71,6 +77,22 @@ def test_lesson_06_leakage_overfitting(tmp_path: Path) -> None:
     assert rise["32 units, not 256"] < rise["no regularisation"]
     assert "Dropout" in v["regularised_layers"]
     assert v["l2_config"]["config"]["l2"] == pytest.approx(1e-3)
+    # Keras adds the L2 penalty to the validation loss too: reported = cross-entropy + penalty.
+    reported, cross_entropy, l2_term = v["loss_parts"]
+    assert l2_term > 0.01
+    assert reported == pytest.approx(cross_entropy + l2_term, abs=1e-4)
+    # The search: four settings scored on their best validation accuracy, the best one chosen
+    # with the epoch of its best accuracy, then retrained on the 400 training and validation
+    # images.
+    search = v["search"]
+    assert set(search) == {"256/0", "256/0.001", "32/0", "32/0.001"}
+    assert search["256/0"][0] == pytest.approx(v["best_val_accuracy"]["no regularisation"])
+    best = max(search, key=lambda k: search[k][0])
+    hidden, l2, chosen_epochs = v["chosen"]
+    assert best == f"{hidden}/{l2:g}"
+    assert chosen_epochs == search[best][1] and 1 <= chosen_epochs <= v["long_epochs"]
+    assert v["final_rows"] == 400
+    assert v["final_test_accuracy"] > 0.7
     # Learning rate: both extremes end with a higher training loss than the middle rate.
     lr = v["final_train_loss"]
     assert lr["Adam 1e-4 (small)"] > lr["Adam 3e-3 (above)"]
