@@ -20,6 +20,7 @@ VERBS: dict[str, tuple[str, str]] = {
     "build-course": ("autograder.course", "Write an nbgrader course directory."),
     "grade": ("autograder.grading.cli", "Grade submissions confined and in parallel, verified."),
     "report": ("autograder.grading.report", "Write a CSV of scores and plots of an assignment."),
+    "export": ("autograder.lms.cli", "Write the gradebook's scores as a Canvas or Moodle import."),
 }
 
 

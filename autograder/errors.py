@@ -36,3 +36,9 @@ class GradingInterrupted(AutograderError):
     """Grading was stopped by Ctrl-C or SIGTERM; finished submissions keep their grades."""
 
     exit_code = 130
+
+
+class RosterError(AutograderError):
+    """A roster exported from the LMS cannot be used; the message names its file, line, column."""
+
+    exit_code = 5
