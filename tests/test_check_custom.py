@@ -215,7 +215,7 @@ def test_bad_metrics_fail_with_a_message_and_earn_nothing(metric_class: type, wo
 
 @pytest.mark.parametrize("metric_class", [
     METRIC, CountsInPythonReset, LastBatchOnly, MeanOfBatchValues, NeverReset, ResetsHalf,
-    CountsInPython, NoSquareRoot, Raises, ReturnsText, NeedsArguments])
+    CountsInPython, NoSquareRoot, Raises, ReturnsText, NeedsArguments, a7.EveryNEpochs])
 def test_the_grader_says_what_the_kernel_says(metric_class: type, tmp_path: Path,
                                               monkeypatch: pytest.MonkeyPatch) -> None:
     import json

@@ -245,9 +245,11 @@ def _compare(found: Any, expected: Sequence[float], figure: str) -> CheckResult:
     if found == "failed":
         return result.failed(check, "Your metric raised an error when it was fed rows; the "
                                     "check in your notebook says which.")
-    if type(found) in (list, tuple) and len(found) == 2 and found[0] == "failed" and type(
-            found[1]) is str:
-        return _raised(found[1][:_ERROR_CHARS])
+    if type(found) in (list, tuple) and len(found) == 2 and type(found[1]) is str:
+        if found[0] == "failed":
+            return _raised(found[1][:_ERROR_CHARS])
+        if found[0] == "refused":
+            return result.failed(check, found[1][:_ERROR_CHARS])
     runs = _results(found, len(expected))
     if runs is None:
         return result.failed(check, f"The metric's results should be {_RUNS} runs of "
@@ -306,6 +308,32 @@ def check_metric_results(found: Any, *, seed: int, figure: str) -> CheckResult:
     return _compare(found, expected_results(seed, figure), figure)
 
 
+def probe_results(metric_class: Any, seed: int) -> Any:
+    """What a grade cell hands the grader: a metric class's results on the probes, as data.
+
+    Never raises: a class that is not a metric, or a metric that raises, gives a pair that
+    :func:`check_metric_results` turns into the message the kernel's check gives.
+
+    Args:
+        metric_class: The learner's class (not an instance).
+        seed: Seed of the probe rows.
+
+    Returns:
+        The runs of :func:`metric_results`; ``["refused", message]`` for something that is not
+        a metric class; ``["failed", error]`` when the metric raised or ran out of time.
+    """
+    import keras
+
+    if not (isinstance(metric_class, type) and issubclass(metric_class, keras.metrics.Metric)):
+        return ["refused", f"Pass your metric class itself, a subclass of keras.metrics.Metric; "
+                           f"this is {type(metric_class).__name__}."]
+    try:
+        with no_stderr(), time_limit(TIME_LIMIT):
+            return metric_results(metric_class, seed)
+    except Exception as exc:  # the learner's code: report it, never a traceback
+        return ["failed", short_error(exc)[:_ERROR_CHARS]]
+
+
 def check_metric_class(metric_class: Any, *, figure: str = "specificity",
                        seed: int = PUBLIC_SEED, export: str | None = None) -> CheckResult:
     """Check a ``keras.metrics.Metric`` subclass against scikit-learn's figure.
@@ -320,23 +348,10 @@ def check_metric_class(metric_class: Any, *, figure: str = "specificity",
         A :class:`~autograder.result.CheckResult` named ``check_metric_results``, the same
         verdict :func:`check_metric_results` gives on the exported results.
     """
-    import keras
-
-    check = "check_metric_results"
     if metric_class is Ellipsis:
-        return result.not_attempted(check, "Replace the `...` placeholder with your class.")
-    if not (isinstance(metric_class, type) and issubclass(metric_class, keras.metrics.Metric)):
-        return result.failed(check, f"Pass your metric class itself, a subclass of "
-                                    f"keras.metrics.Metric; this is {type(metric_class).__name__}.")
-    try:
-        with no_stderr(), time_limit(TIME_LIMIT):
-            found: Any = metric_results(metric_class, seed)
-    except Exception as exc:  # the learner's code: report it, never a traceback
-        error = short_error(exc)[:_ERROR_CHARS]
-        if export:
-            # The error itself goes to the grader, which then says what the kernel says.
-            exporting.answer(export, ["failed", error])
-        return _raised(error)
+        return result.not_attempted("check_metric_results",
+                                    "Replace the `...` placeholder with your class.")
+    found = probe_results(metric_class, seed)
     if export:
         exporting.answer(export, found)
     return _compare(found, expected_results(seed, figure), figure)
