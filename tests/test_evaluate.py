@@ -276,10 +276,23 @@ def test_a_class_that_stalls_or_hoards_memory_is_stopped_and_the_rest_is_graded(
     evaluator = Evaluator(Settings(memory_bytes=1000 * 2**20), None)
     try:
         _load(evaluator, folder, "hog")
+        started = evaluate._descendants(evaluator.proc.pid)
         with pytest.raises(EvaluatorError, match="more than 1000 MB"):
             evaluator.predict("hog", np.zeros((2, 4), "float32"))
     finally:
         evaluator.close()
+    # Every process of the evaluator is gone (or a zombie waiting for init), not orphaned.
+    assert started
+    assert not [pid for pid in started if _running(pid)]
+
+
+def _running(pid: int) -> bool:
+    import psutil
+
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
 
 
 def test_without_an_evaluator_such_a_model_is_refused_with_a_message(

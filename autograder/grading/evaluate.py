@@ -39,13 +39,17 @@ from typing import Any
 
 from autograder.errors import AutograderError
 
-# Seconds an evaluator may take to start and load a model (a fresh interpreter imports
-# TensorFlow: about 6 s of CPU, several times that on a busy machine), and to answer one batch.
-START_SECONDS = 120.0
-PREDICT_SECONDS = 60.0
-# Seconds one submission's evaluator may take in all, so that a model that stalls costs its own
-# tasks and leaves the verification time for the rest (the grader's VERIFY_TIMEOUT is longer).
-TOTAL_SECONDS = 150.0
+# CPU seconds an evaluator may use to start and load a model (a fresh interpreter imports
+# TensorFlow: about 6 s of CPU) and to answer one batch. CPU time, as for kernels, so that a
+# busy machine does not shorten them; wall time stops it at WALL_FACTOR times as long (a model
+# that sleeps uses no CPU).
+START_SECONDS = 60.0
+PREDICT_SECONDS = 30.0
+WALL_FACTOR = 3.0
+# CPU seconds one submission's evaluator may use in all (and WALL_FACTOR times as long in wall
+# time), so that a model that stalls costs its own tasks and leaves the verification time for
+# the rest (the grader's VERIFY_TIMEOUT is longer).
+TOTAL_SECONDS = 90.0
 # Largest reply the verifier reads, and largest header.
 MAX_REPLY_BYTES = 256 * 2**20
 MAX_HEADER_BYTES = 1 * 2**20
@@ -220,7 +224,9 @@ class Evaluator:
             raise EvaluatorError(f"the evaluator could not be started ({exc})") from None
         assert self.proc.stdin is not None and self.proc.stdout is not None
         self._out, self._in = self.proc.stdin.fileno(), self.proc.stdout.fileno()
-        self._deadline = time.monotonic() + TOTAL_SECONDS
+        self._deadline = time.monotonic() + WALL_FACTOR * TOTAL_SECONDS
+        # CPU seconds the request being answered may still use, and its start.
+        self._cpu_budget, self._cpu_start = 0.0, 0.0
         # Once it has failed, every later request fails for the same reason.
         self._failure: str | None = None
 
@@ -271,8 +277,10 @@ class Evaluator:
         try:
             if self.proc.poll() is not None:
                 raise EvaluatorError("the evaluator stopped before it answered")
+            self._cpu_start = _tree_cpu(self.proc.pid)
+            self._cpu_budget = min(seconds, TOTAL_SECONDS - self._cpu_start)
             write_frame(self._out, header, payload)
-            deadline = min(time.monotonic() + seconds, self._deadline)
+            deadline = min(time.monotonic() + WALL_FACTOR * seconds, self._deadline)
             reply, data = read_frame(self._in, deadline, self._watch)
         except (OSError, EvaluatorError) as exc:
             self._failure = (str(exc) if isinstance(exc, EvaluatorError)
@@ -289,21 +297,70 @@ class Evaluator:
         limit = self.settings.memory_bytes
         if limit is not None and _tree_memory(self.proc.pid) > limit:
             return f"the model used more than {limit // 2**20} MB of memory"
+        if _tree_cpu(self.proc.pid) - self._cpu_start > self._cpu_budget:
+            return "the evaluator did not answer in time"
         return None
 
     def close(self) -> None:
         """Stop the evaluator and everything it started (it is PID 1 of its namespace)."""
-        if self.proc.poll() is None:
+        # Each process by its id, children first: entering a user namespace clears the
+        # parent-death signal, so the process that waits for PID 1 would outlive bubblewrap.
+        below = _descendants(self.proc.pid)
+        for pid in [*reversed(below), self.proc.pid]:
             try:
-                os.killpg(self.proc.pid, signal.SIGKILL)
+                os.kill(pid, signal.SIGKILL)
             except (ProcessLookupError, PermissionError):
-                self.proc.kill()
+                continue
+        _wait_gone(below, 10.0)
         for stream in (self.proc.stdin, self.proc.stdout):
             try:
                 stream.close() if stream is not None else None
             except OSError:
                 pass
         self.proc.wait()
+
+
+def _descendants(pid: int) -> list[int]:
+    """The ids of a process's descendants, parents before children ([] when it is gone)."""
+    try:
+        import psutil
+
+        return [child.pid for child in psutil.Process(pid).children(recursive=True)]
+    except Exception:  # noqa: BLE001 - gone already
+        return []
+
+
+def _wait_gone(pids: list[int], seconds: float) -> None:
+    """Wait until killed processes are gone or zombies (their reaper may be init)."""
+    import psutil
+
+    deadline = time.monotonic() + seconds
+    for pid in pids:
+        while time.monotonic() < deadline:
+            try:
+                if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
+                    break
+            except psutil.Error:
+                break
+            time.sleep(0.05)
+
+
+def _tree_cpu(pid: int) -> float:
+    """CPU seconds (user and system) of a process and its running descendants."""
+    try:
+        import psutil
+
+        root = psutil.Process(pid)
+        total = 0.0
+        for process in [root, *root.children(recursive=True)]:
+            try:
+                times = process.cpu_times()
+                total += times.user + times.system
+            except psutil.Error:
+                continue
+        return total
+    except Exception:  # noqa: BLE001 - a process that is gone uses no more
+        return 0.0
 
 
 def _tree_memory(pid: int) -> int:

@@ -35,9 +35,9 @@ DEFAULT_TIMEOUT = 600.0
 TIMEOUT_FACTOR = 5.0
 TIMEOUT_FLOOR = 120.0
 DEFAULT_MEMORY_MB = 4096
-# Longer than an evaluator's own budget (evaluate.TOTAL_SECONDS), so a model that stalls in its
-# evaluator costs only its own tasks.
-VERIFY_TIMEOUT = 300.0
+# Longer than an evaluator's own wall-time budget (evaluate.TOTAL_SECONDS x WALL_FACTOR), so a
+# model that stalls in its evaluator costs only its own tasks.
+VERIFY_TIMEOUT = 420.0
 
 
 def default_timeout(layout: CourseLayout, assignment: str) -> float:
