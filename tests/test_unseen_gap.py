@@ -19,7 +19,8 @@ from autograder.grading import export
 from autograder.grading.manifest import CheckSpec, Manifest, checks_task
 from autograder.grading.pool import print_summary
 from autograder.grading.results import SubmissionResult, TaskResult
-from autograder.grading.verify import UNSEEN_GAP, verify_submission
+from autograder.grading.unseen import UNSEEN_GAP
+from autograder.grading.verify import verify_submission
 from autograder.holdout import new_secret
 
 keras = pytest.importorskip("keras")

@@ -4,7 +4,7 @@ predictions.
 A subclassed model, a custom layer or a Lambda layer cannot be loaded with
 ``safe_mode=True``: loading it means running the learner's own classes. So the verifier never
 loads it. It starts an *evaluator*: a fresh interpreter (``python -P -m
-autograder.grading.evaluate``), which keeps nothing of the verifier's memory (no secret, no
+autograder.grading.evaluator_main``), which keeps nothing of the verifier's memory (no secret, no
 labels, no manifest) and, before it reads anything the learner made, enters namespaces of its
 own (:func:`autograder.grading.confine.spawn`): PID 1 of a new PID namespace, no network, a fresh
 ``/tmp``, the run's export folder covered by an empty file system, the kernels' limits, no
@@ -212,7 +212,8 @@ class Evaluator:
         options = {"limits": settings.limits or {}, "confined": settings.confinement != "none",
                    # In a sandbox of its own the export folder is not there at all.
                    "hide": "" if wrapped or hide is None else str(hide)}
-        argv = [sys.executable, "-P", "-m", "autograder.grading.evaluate", json.dumps(options)]
+        argv = [sys.executable, "-P", "-m", "autograder.grading.evaluator_main",
+                json.dumps(options)]
         try:
             if wrapped:
                 argv = sandbox.command(argv)
@@ -397,116 +398,3 @@ def _checked_layers(value: Any) -> list[dict[str, Any]]:
         kept.append({"class_name": name, "builtin": item.get("builtin") is True,
                      "config": config if isinstance(config, dict) else None})
     return kept
-
-
-# ---- the evaluator's own side: everything below runs confined, with the learner's classes ----
-
-
-def _describe(model: Any) -> list[dict[str, Any]]:
-    """The model's layers, in order, entering nested models: class, origin and configuration."""
-    import keras
-
-    found: list[dict[str, Any]] = []
-
-    def walk(owner: Any) -> None:
-        for layer in list(getattr(owner, "layers", None) or [])[:MAX_LAYERS]:
-            kind = type(layer)
-            builtin = kind.__module__.startswith("keras.")
-            config = None
-            if builtin:
-                try:
-                    config = json.loads(json.dumps(layer.get_config(), default=str))
-                except Exception:  # noqa: BLE001 - a layer whose config is not JSON
-                    config = None
-            found.append({"class_name": kind.__name__, "builtin": builtin, "config": config})
-            if isinstance(layer, keras.Model):
-                walk(layer)
-
-    walk(model)
-    return found
-
-
-def _serve(requests: int, replies: int) -> int:
-    """Confined: answer load and predict requests until the pipe closes."""
-    import resource
-
-    resource.setrlimit(resource.RLIMIT_CPU, (CPU_SECONDS, CPU_SECONDS))
-    os.chdir("/tmp")
-    from autograder.quiet import silence
-
-    silence()
-    import keras
-    import numpy as np
-
-    models: dict[str, Any] = {}
-    while True:
-        try:
-            header, payload = read_frame(requests, None)
-        except EvaluatorError:
-            return 0
-        try:
-            if header.get("op") == "load":
-                name = str(header["name"])
-                split = int(header["model"])
-                folder = Path("/tmp") / "models"
-                folder.mkdir(exist_ok=True)
-                path = folder / "model.keras"
-                path.write_bytes(payload[:split])
-                classes: dict[str, Any] = {}
-                if len(payload) > split:
-                    import pickle
-
-                    import cloudpickle  # noqa: F401 - pickles of classes by value need it
-
-                    loaded = pickle.loads(payload[split:])  # noqa: S301 - confined, by design
-                    classes = loaded if isinstance(loaded, dict) else {}
-                models[name] = keras.saving.load_model(path, custom_objects=classes,
-                                                       safe_mode=False, compile=False)
-                path.unlink()
-                write_frame(replies, {"loaded": name, "layers": _describe(models[name])})
-            elif header.get("op") == "predict":
-                x = np.load(io.BytesIO(payload), allow_pickle=False)
-                out = models[str(header["name"])](x, training=False)
-                if isinstance(out, dict):
-                    out = list(out.values())
-                outs = list(out) if isinstance(out, list | tuple) else [out]
-                buffer = io.BytesIO()
-                np.savez(buffer, **{f"out{i}": np.asarray(keras.ops.convert_to_numpy(item),
-                                                          dtype=np.float64)
-                                    for i, item in enumerate(outs)})
-                write_frame(replies, {"predicted": len(outs)}, buffer.getvalue())
-            else:
-                write_frame(replies, {"error": "unknown request"})
-        except Exception as exc:  # noqa: BLE001 - the verifier reads the reason
-            write_frame(replies, {"error": f"{type(exc).__name__}: {str(exc)[:250]}"})
-
-
-def _main(options: dict[str, Any]) -> int:
-    """Enter the confinement, then serve in its PID 1."""
-    from autograder.grading import confine
-    from autograder.grading.sandbox import Limits
-
-    limits = Limits(**(options.get("limits") or {}))
-    hide = options.get("hide") or None
-    if hide is not None and not os.path.isdir(hide):
-        hide = None
-    # The pipes live on as private descriptors; 0 and 1 become /dev/null and the log, so
-    # nothing the learner's code prints can be taken for an answer.
-    requests, replies = os.dup(0), os.dup(1)
-    devnull = os.open(os.devnull, os.O_RDWR)
-    os.dup2(devnull, 0)
-    os.dup2(2, 1)
-
-    def run() -> int:
-        return _serve(requests, replies)
-
-    if not options.get("confined"):
-        return run()
-    confine.leave_root()
-    # folder == hide: the whole export folder is covered and nothing of it is put back.
-    confine.spawn(run, limits=limits, report=lambda pid: None, folder=hide, hide=hide,
-                  keep=(requests, replies))
-
-
-if __name__ == "__main__":
-    sys.exit(_main(json.loads(sys.argv[1])))

