@@ -94,6 +94,7 @@ def test_lesson_02_compile_fit_evaluate(repo: Path, tmp_path: Path) -> None:
         "order_without", "order_with", "clock_without", "clock_with",
         "same_training_deterministic",
         "tf.config.experimental.enable_op_determinism.__doc__",
+        "logit_metrics",
     ])
     v: dict[str, Any] = run.values
     sparse, categorical, from_logits = v["[float(sparse), float(categorical), float(from_logits)]"]
@@ -144,6 +145,19 @@ def test_lesson_02_compile_fit_evaluate(repo: Path, tmp_path: Path) -> None:
     assert v["same_training_deterministic"] is True
     # "TensorFlow's documentation of the call warns that models and tf.data pipelines can run
     # slower with it."
+    # Op determinism stays on for the rest of the process, so the lesson switches it on once,
+    # in its last section, after the exercise.
+    source = (repo / "lessons" / "02-compile-fit-evaluate.md").read_text()
+    assert source.count("tf.config.experimental.enable_op_determinism()") == 2  # prose + call
+    assert source.index("enable_op_determinism()  #") > source.index("## Exercise")
+    assert source.index("## Op determinism") > source.index("## Exercise")
+    # Logits with from_logits=True: "accuracy" and Recall cut the raw scores at 0.5 (0.75 and
+    # 2/3 for logits -0.3, 0.3, 0.7, 2.0 with labels 0, 1, 1, 1); at threshold 0 both are 1.
+    logit_metrics = v["logit_metrics"]
+    assert logit_metrics["accuracy"] == pytest.approx(0.75)
+    assert logit_metrics["recall"] == pytest.approx(2 / 3, abs=1e-6)
+    assert logit_metrics["accuracy_at_0"] == pytest.approx(1.0)
+    assert logit_metrics["recall_at_0"] == pytest.approx(1.0)
     doc = " ".join(v["tf.config.experimental.enable_op_determinism.__doc__"].split())
     assert "your model may run slower" in doc
     assert "your model or your `tf.data` data processing slower" in doc
@@ -162,6 +176,8 @@ def test_lesson_03_binary_thresholds(repo: Path, tmp_path: Path) -> None:
         "float(roc_auc)", "float(average_precision)",
         "screen_threshold", "spam_threshold", "policy_scores",
         "top_left_is_tn", "scaled_ranges", "weak_sweep", "weak_best",
+        "fold_scores", "[int(y_train_malignant[rows].sum()) for _, rows in"
+        " folds.split(cancer.x_train, y_train_malignant)]", "len(cancer.x_train)",
         "float(roc_auc_score(y_val, weak_p_val))", "float(y_val.mean())",
         "[round(float(standard.transform(x_fit).mean()), 6),"
         " round(float(standard.transform(x_fit).std()), 6)]",
@@ -222,6 +238,17 @@ def test_lesson_03_binary_thresholds(repo: Path, tmp_path: Path) -> None:
     assert strong_span < weak["recall"][0] - weak["recall"][-1]
     best = v["thresholds.tolist()"].index(v["weak_best"])
     assert 0 < best < len(weak["F1"]) - 1
+    # 5-fold cross-validation: every training row is held out once, each fold keeps the
+    # malignant share (stratified: fold counts differ by at most one), the folds disagree.
+    folds = v["fold_scores"]
+    assert len(folds) == 5
+    assert sum(f["rows"] for f in folds) == v["len(cancer.x_train)"]
+    malignant_per_fold = v["[int(y_train_malignant[rows].sum()) for _, rows in"
+                           " folds.split(cancer.x_train, y_train_malignant)]"]
+    assert max(malignant_per_fold) - min(malignant_per_fold) <= 1
+    recalls = [f["recall"] for f in folds]
+    assert all(0.7 < r <= 1.0 for r in recalls), recalls
+    assert max(recalls) > min(recalls), recalls
     assert weak["F1"][best] == max(weak["F1"])
 
     policies = v["policy_scores"]
@@ -242,8 +269,16 @@ def test_lesson_04_multiclass(repo: Path, tmp_path: Path) -> None:
         "baseline_accuracy", "float(np.bincount(y_test).max() / len(y_test))",
         "row_share.tolist()", "[int(confused_true), int(confused_guess)]",
         "[int(r) for r in pair_rows]", "cnn_pred.tolist()", "y_test.tolist()",
+        "[float(x) for x in auc_per_class]", "float(ovr_auc)", "float(keras_ovr.result())",
     ])
     v: dict[str, Any] = run.values
+    # One-vs-rest ROC AUC: the macro average of the ten per-digit AUCs, matched to about two
+    # decimals by Keras's AUC(multi_label=True) on one-hot labels, and above the accuracy.
+    per_digit = v["[float(x) for x in auc_per_class]"]
+    assert len(per_digit) == 10
+    assert v["float(ovr_auc)"] == pytest.approx(sum(per_digit) / 10, abs=1e-9)
+    assert v["float(keras_ovr.result())"] == pytest.approx(v["float(ovr_auc)"], abs=0.01)
+    assert v["float(ovr_auc)"] > v["test_accuracy"]["cnn"]
     assert v["[float(x) for x in by_hand[0]]"] == pytest.approx(
         v["[float(x) for x in by_keras[0]]"], abs=1e-6
     )

@@ -53,6 +53,8 @@ def test_lesson_05_metric_pitfalls(tmp_path: Path) -> None:
         "tuned_recall": "float(tuned['recall'])",
         "recall_interval": "[float(x) for x in recall_interval]",
         "seed_recalls": "{str(k): float(r) for k, r in seed_recalls.items()}",
+        "per_group": "{g: {k: float(x) for k, x in r.items()} for g, r in per_group.items()}",
+        "weighted_recall_again": "float(recall_score(y_test, weighted_pred))",
     })
     # The accuracy paradox: accuracy near the 98 % majority share, most fraud missed.
     paradox = v["paradox"]
@@ -128,6 +130,13 @@ def test_lesson_05_metric_pitfalls(tmp_path: Path) -> None:
     assert high - low > 0.15
     assert len(v["seed_recalls"]) == 5
     assert min(v["seed_recalls"].values()) > paradox["recall"]
+    # Per group: the two groups split the test rows and the 32 frauds, and the overall recall
+    # is the fraud-weighted mean of the group recalls.
+    groups = list(v["per_group"].values())
+    assert sum(g["rows"] for g in groups) == 1600 and sum(g["fraud"] for g in groups) == 32
+    assert all(g["fraud"] > 0 for g in groups)
+    pooled = sum(g["recall"] * g["fraud"] for g in groups) / 32
+    assert pooled == pytest.approx(v["weighted_recall_again"], abs=1e-9)
 
 
 def test_lesson_07_custom_metrics_callbacks(tmp_path: Path) -> None:
@@ -245,7 +254,12 @@ def test_lesson_08_multilabel_classification(tmp_path: Path) -> None:
         "split_at": "split_at", "n_train": "len(x_train)", "n_val": "len(x_val)",
         "macro_f1": "{f'{a}|{b}': float(x) for (a, b), x in macro_f1.items()}",
         "label_thresholds": "label_thresholds.tolist()",
-        "candidates": "candidates.tolist()",
+        "candidate_check": "[bool(np.isclose(t, np.append(val_scores[:, j], 0.5)).any())"
+                           " for j, t in enumerate(label_thresholds)]",
+        "best_f1_check": "[max(f1_score(y_val[:, j], val_scores[:, j] >= c, zero_division=0)"
+                         " for c in np.append(val_scores[:, j], 0.5))"
+                         " - f1_score(y_val[:, j], val_scores[:, j] >= t, zero_division=0)"
+                         " for j, t in enumerate(label_thresholds)]",
     })
     # Keras 3 resolves "accuracy" from the shapes only: the loss does not change it.
     assert v["accuracy_by_loss"] == {
@@ -254,9 +268,10 @@ def test_lesson_08_multilabel_classification(tmp_path: Path) -> None:
     }
     # The validation rows are the ones validation_split=0.2 held back (the last 20 %).
     assert v["split_at"] == int(v["n_train"] * 0.8) and v["n_val"] == v["n_train"] - v["split_at"]
-    # Per-label thresholds, chosen among candidates that include 0.5, cannot lose on validation.
-    assert 0.5 in v["candidates"]
-    assert all(t in v["candidates"] for t in v["label_thresholds"])
+    # Per-label thresholds: each is one of its label's validation scores or 0.5, its F1 is the
+    # best of all those cuts (as scikit-learn computes it), so it cannot lose on validation.
+    assert all(v["candidate_check"])
+    assert all(gap < 1e-9 for gap in v["best_f1_check"]), v["best_f1_check"]
     assert v["macro_f1"]["validation|per label"] >= v["macro_f1"]["validation|0.5 for all"]
     y, scores = v["y_test"], v["scores"]
     n, labels = len(y), len(y[0])
