@@ -469,3 +469,36 @@ def test_rare_identical_wrong_answers_are_grouped(tmp_path: Path) -> None:
     found = similarity.find_similarity(tmp_path, NAME)
     assert [(group.kind, group.cell, group.students) for group in found.groups] == [
         ("answer", task, ("kim", "lou"))]
+
+
+def test_autograder_report_prints_the_section_and_writes_its_files(
+        course: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+    import shutil
+    import sys
+
+    from nbgrader.api import Gradebook
+
+    from autograder.cli import main
+
+    root = tmp_path / "course"
+    shutil.copytree(course, root)
+    layout = CourseLayout(root)
+    # nbgrader runs `alembic` from PATH when it creates the gradebook.
+    monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    with Gradebook(layout.db_url, layout.course_id) as gradebook:
+        gradebook.add_assignment(A2)
+    assert main(["report", str(root), A2, "--out", str(tmp_path / "out")]) == 0
+    out = capsys.readouterr().out
+    assert "similar solution code (evidence, never a grade): 12 pairs" in out
+    assert f"wrote {tmp_path / 'out' / 'similarity.html'}" in out
+    assert (tmp_path / "out" / "similarity.csv").is_file()
+    # A stricter threshold flags fewer pairs; a threshold outside (0, 1] is refused by name.
+    assert main(["report", str(root), A2, "--out", str(tmp_path / "out"),
+                 "--similarity-threshold", "0.99"]) == 0
+    assert "12 pairs" not in capsys.readouterr().out
+    with pytest.raises(SystemExit) as stopped:
+        main(["report", str(root), A2, "--similarity-threshold", "70"])
+    assert stopped.value.code == 2
+    assert "--similarity-threshold: '70' is not a number above 0" in capsys.readouterr().err

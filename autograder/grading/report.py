@@ -12,7 +12,9 @@ Writes into ``DIR/grader/reports/<assignment>/`` (or ``--out``):
 - ``scores.csv``: one row per student, one column per graded cell, the total, the maximum,
   the failure reason, the cells whose kernel score disagreed with the verified one, and the
   cells whose grader-only figure was far above the learner's own test split, with both figures;
-- ``score_histogram.png``, ``pass_rate.png`` and ``wrong_answers.png``.
+- ``score_histogram.png``, ``pass_rate.png`` and ``wrong_answers.png``;
+- ``similarity.csv`` and ``similarity.html``: learners whose solution code is unusually alike
+  (:mod:`autograder.grading.similarity`), evidence that never changes a grade.
 """
 
 from __future__ import annotations
@@ -314,6 +316,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("assignment", metavar="ASSIGNMENT", help="assignment name")
     parser.add_argument("--out", type=Path, default=None,
                         help="output folder (default DIR/grader/reports/ASSIGNMENT)")
+    # The similarity section: evidence of shared code for the instructor, never a grade change.
+    from autograder.grading.similarity import add_arguments as add_similarity_arguments
+
+    add_similarity_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -338,6 +344,9 @@ def run(args: argparse.Namespace) -> int:
     folder.mkdir(parents=True, exist_ok=True)
     written = [write_csv(report, folder / "scores.csv"), *write_plots(report, folder)]
     _print(report, written)
+    from autograder.grading.similarity import report_similarity
+
+    report_similarity(args.course_dir, args.assignment, folder, print, args.similarity_threshold)
     return 0
 
 

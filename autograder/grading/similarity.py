@@ -461,6 +461,32 @@ def write_html(found: Similarity, path: Path) -> Path:
     return path
 
 
+def _threshold(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0.0 < value <= 1.0:
+        import argparse
+
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number above 0 and at most 1 "
+                                         f"(the default is {DEFAULT_THRESHOLD}).")
+    return value
+
+
+def add_arguments(parser: Any) -> None:
+    """Add the similarity section's option to the ``report`` verb.
+
+    Args:
+        parser: The verb's ``argparse`` parser.
+    """
+    parser.add_argument("--similarity-threshold", type=_threshold, default=DEFAULT_THRESHOLD,
+                        metavar="SCORE",
+                        help="flag two learners' solution cell when this fraction (0 to 1) of "
+                             "one learner's code is in the other's, starter code left out "
+                             f"(default {DEFAULT_THRESHOLD}); evidence only, grades never change")
+
+
 def report_similarity(course_dir: str | Path, assignment: str, folder: Path,
                       say: Callable[[str], Any] = print,
                       threshold: float = DEFAULT_THRESHOLD) -> list[Path]:
