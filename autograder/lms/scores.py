@@ -13,14 +13,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 from autograder.errors import UsageError
 from autograder.grading.layout import CourseLayout
 
 
-@dataclass(frozen=True)
-class Submission:
-    """One learner's submission of one assignment.
+class Submission(NamedTuple):
+    """One learner's submission of one assignment (a tuple: a class has tens of thousands).
 
     Attributes:
         raw: The sum of its grades' scores.
@@ -110,27 +110,25 @@ def read_scores(course_dir: str | Path, assignments: Sequence[str] | None = None
             raise UsageError(f"the gradebook has no assignment "
                              f"{', '.join(repr(name) for name in unknown)} (it has: {known}).")
         students = sorted(student for (student,) in session.query(Student.id).all())
-        # Penalties are per notebook: summed in their own subquery so that joining the grades
-        # does not count a notebook's penalty once per grade.
-        penalties = (session.query(
-            SubmittedNotebook.assignment_id.label("submission"),
-            func.coalesce(func.sum(SubmittedNotebook.late_submission_penalty), 0.0)
-            .label("penalty"))
-            .group_by(SubmittedNotebook.assignment_id).subquery())
+        # Grades summed per notebook first, then notebooks per submission: each notebook (and
+        # its late penalty) then joins once, and SQLite scans the grades once.
+        notebooks = (session.query(
+            Grade.notebook_id.label("notebook"),
+            func.sum(Grade.score).label("score"),
+            func.sum(case((Grade.needs_manual_grade, 1), else_=0)).label("waiting"))
+            .group_by(Grade.notebook_id).subquery())
         rows = (session.query(
             SubmittedAssignment.student_id, Assignment.name,
-            func.coalesce(func.sum(Grade.score), 0.0),
-            func.coalesce(penalties.c.penalty, 0.0),
-            func.coalesce(func.sum(case((Grade.needs_manual_grade, 1), else_=0)), 0))
+            func.coalesce(func.sum(notebooks.c.score), 0.0),
+            func.coalesce(func.sum(SubmittedNotebook.late_submission_penalty), 0.0),
+            func.coalesce(func.sum(notebooks.c.waiting), 0))
             .select_from(SubmittedAssignment)
             .join(Assignment, SubmittedAssignment.assignment_id == Assignment.id)
             .outerjoin(SubmittedNotebook,
                        SubmittedNotebook.assignment_id == SubmittedAssignment.id)
-            .outerjoin(Grade, Grade.notebook_id == SubmittedNotebook.id)
-            .outerjoin(penalties, penalties.c.submission == SubmittedAssignment.id)
+            .outerjoin(notebooks, notebooks.c.notebook == SubmittedNotebook.id)
             .filter(Assignment.name.in_(names))
-            .group_by(SubmittedAssignment.id, SubmittedAssignment.student_id, Assignment.name,
-                      penalties.c.penalty)
+            .group_by(SubmittedAssignment.id, SubmittedAssignment.student_id, Assignment.name)
             .all())
     scores = Scores({name: float(maxima[name] or 0.0) for name in names}, students)
     for student, assignment, raw, penalty, ungraded in rows:
