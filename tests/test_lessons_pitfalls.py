@@ -163,6 +163,7 @@ def test_lesson_07_custom_metrics_callbacks(tmp_path: Path) -> None:
         "safe_mode_on": "safe_mode_on",
         "unsafe_output": "keras.ops.convert_to_numpy(unsafe(np.ones((1, 3), 'float32'))).tolist()",
         "log_lines": "log_lines",
+        "auto_mode": "auto_mode",
         "files": "[str(p) for p in plots.files]",
         "aucs": "len(plots.aucs)",
         "checkpoint": "str(checkpoint_path)",
@@ -216,6 +217,9 @@ def test_lesson_07_custom_metrics_callbacks(tmp_path: Path) -> None:
     assert v["restored_gap"] < 1e-6 and v["weights_gap"] < 1e-6
     assert v["safe_mode_on"] == "refused"
     assert v["unsafe_output"] == [[2.0, 2.0, 2.0]]
+    # mode="auto" judges the loss and Keras's own metrics, and refuses a metric function.
+    assert v["auto_mode"] == {"val_loss": "judged", "val_recall": "judged",
+                              "val_alarm_rate": "refused: pass mode="}
     # CSVLogger: a header naming the History keys and one row per epoch.
     assert v["log_lines"][0].split(",") == ["epoch", "loss", "recall", "val_loss", "val_recall"]
     assert len(v["log_lines"]) == 1 + 5
