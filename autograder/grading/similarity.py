@@ -1,18 +1,12 @@
 """Learners whose solution code is unusually alike: evidence for the instructor, never a grade.
 
-For each solution cell of an assignment (the cells a learner writes, by their nbgrader
-``grade_id``), every learner's code is fingerprinted with `copydetect
-<https://github.com/blingenf/copydetect>`_, the way MOSS does it: pygments tokens with names,
-strings and comments normalised away (renamed variables and rewritten comments change nothing),
-hashes of every k-gram of them, winnowed. The released starter code of the cell is subtracted as
-boilerplate, and so is code that a large part of the class shares (an idiom the lessons teach is
-no evidence of copying). An inverted index from each remaining fingerprint to the learners who
-have it yields the candidate pairs, so the work grows with the pairs that share code rather than
-with all pairs; only those are compared with :func:`copydetect.compare_files`.
-
-Beside the ranked pairs, :func:`find_similarity` lists groups of learners with the same code
-after normalisation (however many share it) and, from the results of ``autograder grade``, the
-same wrong free-form answer given by only a few learners.
+Each learner's code of each solution cell (by nbgrader ``grade_id``) is fingerprinted with
+`copydetect <https://github.com/blingenf/copydetect>`_ as MOSS does it: pygments tokens with
+names, strings and comments normalised away, k-grams hashed and winnowed. The release's starter
+code is subtracted as boilerplate, and so is code much of the class shares. An inverted index
+from fingerprints to learners yields the candidate pairs, so the work grows with the pairs that
+share code, not with all pairs. Identical normalised code and rare identical wrong answers (from
+the grading results) are grouped too.
 """
 
 from __future__ import annotations
@@ -183,9 +177,8 @@ def _stable_kgrams(string: str, k: int) -> Any:
 def _copydetect() -> Any:
     """copydetect, with k-grams hashed the same way in every run.
 
-    copydetect hashes k-grams with Python's ``hash()``, which is salted per process: winnowing
-    then keeps other fingerprints in each run, and the same class gives slightly different
-    pairs from one report to the next. A report must be the same every time it is written.
+    copydetect hashes with Python's ``hash()``, salted per process: winnowing would keep other
+    fingerprints each run, and one class would give other pairs from one report to the next.
     """
     import copydetect
     import copydetect.utils
@@ -204,12 +197,9 @@ def _boilerplate(code: str) -> Any:
     """Every k-gram hash of the starter code (not only the winnowed ones), as copydetect does."""
     import numpy as np
 
-    copydetect = _copydetect()
-    if not code.strip():
-        return np.array([], dtype=np.int64)
-    prints = copydetect.CodeFingerprint("release.py", NOISE, 1, language="python",
-                                        fp=io.StringIO(code))
-    return np.unique(np.array(sorted(prints.hashes), dtype=np.int64))
+    prints = _copydetect().CodeFingerprint("release.py", NOISE, 1, language="python",
+                                           fp=io.StringIO(code)).hashes if code.strip() else ()
+    return np.unique(np.array(sorted(prints), dtype=np.int64))
 
 
 def _drop(prints: Any, hashes: set[int]) -> None:
@@ -241,7 +231,7 @@ def compare_cell(cell: str, codes: dict[str, str], starter: str,
     """
     copydetect = _copydetect()
     boilerplate = _boilerplate(starter)
-    starter_norm = _normalised(starter)
+    starter_norm = _fingerprint(starter, "release.py").filtered_code if starter.strip() else ""
     prints: dict[str, Any] = {}
     same: dict[str, list[str]] = defaultdict(list)
     for student, code in codes.items():
@@ -268,8 +258,7 @@ def compare_cell(cell: str, codes: dict[str, str], starter: str,
             candidates.update(combinations(sorted(owners), 2))
     repeats = {student: max(map(len, fingerprint.hash_idx.values()), default=0)
                for student, fingerprint in prints.items()}
-    pairs = []
-    compared = 0
+    pairs, compared = [], 0
     for (first, second), count in candidates.items():
         bounds = [count * repeats[who] * NOISE for who in (first, second)]
         if max(bounds) < MIN_SHARED or all(
@@ -285,12 +274,6 @@ def compare_cell(cell: str, codes: dict[str, str], starter: str,
     groups = [Group("code", cell, tuple(sorted(students)), codes[min(students)])
               for students in same.values() if len(students) > 1]
     return pairs, groups, compared
-
-
-def _normalised(code: str) -> str:
-    from copydetect.utils import filter_code
-
-    return filter_code(code, "release.py", "python")[0] if code.strip() else ""
 
 
 def find_similarity(course_dir: str | Path, assignment: str,
@@ -361,11 +344,14 @@ def _shared_answers(course_dir: str | Path, assignment: str) -> list[Group]:
             if task.kind == "answer" and not task.is_multiple_choice}
     answers: dict[tuple[str, str], list[str]] = defaultdict(list)
     for result in results:
-        for task in result.get("tasks", []):
-            if (task.get("grade_id") in free and task.get("answer") is not None
-                    and float(task.get("score", 0)) < float(task.get("max_score", 0))):
-                value = json.dumps(task["answer"], sort_keys=True)
-                answers[(task["grade_id"], value)].append(str(result["student"]))
+        try:
+            for task in result["tasks"]:
+                if (task.get("grade_id") in free and task.get("answer") is not None
+                        and float(task["score"]) < float(task["max_score"])):
+                    value = json.dumps(task["answer"], sort_keys=True)
+                    answers[(task["grade_id"], value)].append(str(result["student"]))
+        except (KeyError, TypeError, ValueError, AttributeError):
+            continue  # a result another version wrote: its answers are left out
     return [Group("answer", cell, tuple(sorted(students)), value)
             for (cell, value), students in answers.items() if 1 < len(students) <= RARE_ANSWER]
 
