@@ -289,6 +289,13 @@ def test_canvas_manual_posting_row_integration_id_and_bom(course: Path, tmp_path
     assert export.rows[1] == ["Doe, Jane", "5001", "S1001", "jdoe", "INT-1", "Section A", "7"]
 
 
+def test_canvas_learner_without_a_name_is_still_a_learner(tmp_path: Path) -> None:
+    roster = _mutated(tmp_path, CANVAS,
+                      lambda lines: [*lines[:2], lines[2].replace('"Doe, Jane"', ""), *lines[3:]])
+    learners = read_canvas(roster).learners
+    assert learners[0].key == "jdoe" and learners[0].line == 3
+
+
 # --- Moodle ------------------------------------------------------------------------------
 
 
@@ -434,12 +441,13 @@ def test_cli_canvas_writes_the_import_and_lists_unmatched_learners(course: Path,
     assert rows[1][0] == "    Points Possible"
     assert "warning: 2 learners in the gradebook but not in the roster" in done.stderr
     assert "  ghost\n" in done.stderr and "  nosubmission\n" in done.stderr
-    assert "warning: 1 learners in the roster but not in the gradebook" in done.stderr
+    assert "warning: 1 learner in the roster but not in the gradebook" in done.stderr
     assert "  ghopper\n" in done.stderr
     assert "line 8 (Student, Test)" in done.stderr
     assert f"wrote {output}: 5 learners, 2 assignments, for Canvas." in done.stdout
     assert "a1_shapes_and_compile -> 'a1_shapes_and_compile (1001)': 2 new" in done.stdout
-    assert "2 in the gradebook but not in the roster: ghost, nosubmission" in done.stdout
+    assert "2 learners in the gradebook but not in the roster: ghost, nosubmission" in done.stdout
+    assert "does --canvas-key name the column" in done.stderr
 
 
 def test_cli_moodle_default_output_in_the_grader_folder(email_course: Path) -> None:

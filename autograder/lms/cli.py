@@ -88,16 +88,17 @@ def report(export: lms_export.Export, path: Path, *, out: Callable[[str], None],
         err: Prints a warning line.
     """
     lms = lms_export.LMS_LABEL[export.target]
+    option = "--canvas-key" if export.target == "canvas" else "--moodle-id"
     groups = [
         (export.gradebook_only, f"in the gradebook but not in the roster (no {lms} row: not "
-                                "exported; is the roster complete, and does --canvas-key or "
-                                "--moodle-id name the column their nbgrader id is in?)"),
+                                f"exported; is the roster complete, and does {option} name "
+                                f"the column their nbgrader id is in?)"),
         (export.roster_only, "in the roster but not in the gradebook (no submission)"),
         (export.unkeyed, "in the roster with an empty key cell (not exported)"),
     ]
     for learners, what in groups:
         if learners:
-            err(f"warning: {len(learners)} learners {what}:")
+            err(f"warning: {_learners(len(learners))} {what}:")
             for learner in learners:
                 err(f"  {learner}")
     for warning in export.warnings:
@@ -117,7 +118,11 @@ def report(export: lms_export.Export, path: Path, *, out: Callable[[str], None],
         if learners:
             shown = ", ".join(learners[:SHOWN])
             more = f" and {len(learners) - SHOWN} more" if len(learners) > SHOWN else ""
-            out(f"  {len(learners)} {what.split(' (')[0]}: {shown}{more}")
+            out(f"  {_learners(len(learners))} {what.split(' (')[0]}: {shown}{more}")
+
+
+def _learners(count: int) -> str:
+    return f"{count} learner{'' if count == 1 else 's'}"
 
 
 def _lms_names(pairs: list[str]) -> dict[str, str]:

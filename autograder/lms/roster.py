@@ -147,11 +147,13 @@ def read_canvas(path: str | Path, key: str = "SIS Login ID") -> Roster:
     header, rows, delimiter = _read_table(path, (",",), ("Student", key))
     _require(path, header, ("Student", "ID", "Section", key))
     roster = Roster(path, "canvas", header, key, delimiter=delimiter)
-    student = header.index("Student")
+    student, canvas_id, key_index = (header.index(name) for name in ("Student", "ID", key))
     started = False
     for line, cells in rows:
         name = cells[student]
-        if not started and (not name or name == "Points Possible"):
+        # A row with any identifier is a learner, whatever its name cell says.
+        anonymous = not name and not cells[canvas_id] and not cells[key_index]
+        if not started and (anonymous or name == "Points Possible"):
             if name == "Points Possible":
                 roster.points = dict(zip(header, cells, strict=True))
             continue
