@@ -17,7 +17,6 @@ learner's submission could reach another's grade or the grader's memory:
 
 from __future__ import annotations
 
-import fnmatch
 import json
 import os
 import re
@@ -28,6 +27,9 @@ from nbgrader.converters import Autograde
 from nbgrader.converters.base import NbGraderException
 from nbgrader.preprocessors import DeduplicateIds, Execute
 from nbgrader.utils import capture_log, temp_attrs
+from traitlets import Bool
+
+from autograder.grading.learners import notebooks_in
 
 # How a refusal starts, as :mod:`autograder.grading.submission` writes it.
 REFUSED = "refused: "
@@ -58,6 +60,9 @@ _EDITS = [
      "grade id {0} is not the assignment's: that cell was graded as an ordinary cell"),
     (re.compile(r"Skipping unknown notebook: (?:.*/)?(.{1,120}?)$"),
      "extra notebook {0} was not graded"),
+    (re.compile(r"Timeout waiting for IOPub output"),
+     "a cell's output stopped arriving (a message over the grader's limit was refused); "
+     "grading went on after the wait"),
     (re.compile(re.escape(_KERNELSPEC_NOTE) + r" (.{1,90})$"),
      "the notebook names the kernel {0}: it ran in the grading kernel"),
 ]
@@ -97,15 +102,7 @@ class ExactAutograde(Autograde):
         self.assignments = {}
         self.notebooks = []
         folder = self._format_source(self.coursedir.assignment_id, self.coursedir.student_id)
-        # What nbgrader's glob of ``<notebook_id>.ipynb`` finds, hidden files excluded.
-        pattern = self.coursedir.notebook_id + ".ipynb"
-        try:
-            names = sorted(os.listdir(folder))
-        except OSError:
-            names = []
-        found = [os.path.join(folder, name) for name in names
-                 if not name.startswith(".") and fnmatch.fnmatchcase(name, pattern)
-                 and os.path.isfile(os.path.join(folder, name))]
+        found = notebooks_in(folder, self.coursedir.notebook_id)
         if not found:
             message = f"No notebooks were matched in '{folder}'"
             self.log.error(message)
@@ -214,6 +211,9 @@ def _grade_id(cell: Any) -> str | None:
 class BoundedExecute(Execute):
     """nbgrader's Execute, in the grading kernel, keeping a bounded amount of output."""
 
+    # A message the worker's sockets refused costs its connection a moment, and with it maybe
+    # the cell's closing status: the notebook goes on after the IOPub wait instead of failing.
+    raise_on_iopub_timeout = Bool(False).tag(config=True)
     _kept_bytes = 0
     _dropped = False
 

@@ -120,3 +120,73 @@ def oversized_notebook(folder: Path) -> str | None:
             return (f"{entry.name} is {size / 2**20:.0f} MB; the grader reads notebooks of at "
                     f"most {MAX_NOTEBOOK_BYTES // 2**20} MB (clear its outputs and submit again)")
     return None
+
+
+def notebooks_in(folder: str, notebook_id: str) -> list[str]:
+    """The notebooks nbgrader's glob of ``<folder>/<notebook_id>.ipynb`` would find, found
+    without globbing the folder (whose name may hold glob characters).
+
+    Args:
+        folder: A learner's submitted folder.
+        notebook_id: nbgrader's notebook pattern (``*`` for every notebook).
+
+    Returns:
+        Their paths, sorted; hidden files excluded, as nbgrader's glob excludes them.
+    """
+    import fnmatch
+
+    try:
+        names = sorted(os.listdir(folder))
+    except OSError:
+        return []
+    return [os.path.join(folder, name) for name in names
+            if not name.startswith(".") and fnmatch.fnmatchcase(name, notebook_id + ".ipynb")
+            and os.path.isfile(os.path.join(folder, name))]
+
+
+def exact_ids() -> None:
+    """Make nbgrader's own autograde converter take learner ids as names, not as globs.
+
+    For plain ``nbgrader autograde`` and the formgrader (a course config calls this): ``--student
+    ID`` means the folder named ``ID`` (``--student '*'``, or none, means every learner), every
+    learner folder is found, a leading dot included, and each folder's notebooks are found
+    without globbing its name again, so an id such as ``[A]_x`` is graded as itself and never as
+    ``A_x``. An id :func:`refusal` refuses is logged and skipped. Calling this again changes
+    nothing.
+    """
+    import glob
+
+    from nbgrader.converters import Autograde
+    from nbgrader.converters.base import NbGraderException
+
+    if getattr(Autograde, "_exact_ids", False):
+        return
+
+    def init_notebooks(self: object) -> None:
+        coursedir = self.coursedir  # type: ignore[attr-defined]
+        log = self.log  # type: ignore[attr-defined]
+        student = coursedir.student_id
+        marks = ("\0assignment\0", "\0student\0")
+        path = glob.escape(self._format_source(*marks))  # type: ignore[attr-defined]
+        pattern = (path.replace(marks[0], coursedir.assignment_id)
+                   .replace(marks[1], "*" if student == "*" else glob.escape(student)))
+        regexp = self._format_source("(?P<assignment_id>.*)",  # type: ignore[attr-defined]
+                                     "(?P<student_id>.*)", escape=True)
+        self.assignments = {}  # type: ignore[attr-defined]
+        self.notebooks = []  # type: ignore[attr-defined]
+        for folder in sorted(glob.glob(pattern, include_hidden=True)):
+            found = re.fullmatch(regexp, folder)
+            why = refusal(found["student_id"]) if found else "its folder is not a learner's"
+            if why is not None:
+                log.error("Skipping %r: %s", folder, why)
+                continue
+            notebooks = notebooks_in(folder, coursedir.notebook_id)
+            if notebooks:
+                self.assignments[folder] = notebooks  # type: ignore[attr-defined]
+        if not self.assignments:  # type: ignore[attr-defined]
+            message = f"No notebooks were matched by '{pattern}'"
+            log.error(message)
+            raise NbGraderException(message)
+
+    Autograde.init_notebooks = init_notebooks
+    Autograde._exact_ids = True

@@ -24,6 +24,7 @@ from autograder.grading import sandbox, staging, submission
 from autograder.grading.gradebook import record_grades
 from autograder.grading.layout import CourseLayout
 from autograder.grading.learners import file_stem
+from autograder.grading.logcap import CappedLog
 from autograder.grading.preload import Preloader
 from autograder.grading.results import SubmissionResult, TaskResult, write_result
 from autograder.grading.sandbox import Limits
@@ -199,12 +200,17 @@ class GradingSession:
         """
         folder = staging.new_folder(self.run, f"w{index}-")
         with open(self.logs / f"worker-{index}.log", "ab") as log:
-            worker = WorkerProcess(self.layout, self.assignment, folder, log,
+            # Through a capped pipe: the worker's kernels inherit its stderr (see logcap).
+            capped = CappedLog(log)
+            worker = WorkerProcess(self.layout, self.assignment, folder, capped,  # type: ignore[arg-type]
                                    confined=self.confined, limits=self.limits, threads=threads)
             try:
                 yield worker
             finally:
-                worker.close()
+                try:
+                    worker.close()
+                finally:
+                    capped.close()
 
     def run_submission(self, worker: WorkerProcess, student: str,
                        stopping: threading.Event) -> Graded:
