@@ -100,12 +100,36 @@ HOSTILE = CUSTOM_LAYER.replace('''    def call(self, x):
         return x * self.factor
 ''')
 
+# Honest only where it finds nothing of the grader: no other learner's exports, no course
+# secret, no other process, no network. Its full marks show that the evaluator inside the
+# grader's own sandbox sees none of them.
+PEEKING = CUSTOM_LAYER.replace('''    def call(self, x):
+        return x * self.factor
+''', '''    def call(self, x):
+        import os
+        if "AUTOGRADER_EXPORT_DIR" not in os.environ:
+            import glob, socket
+            found = glob.glob("/var/tmp/ag-*/exports/*/*") + glob.glob("/tmp/**/secret",
+                                                                        recursive=True)
+            found += [name for name in os.listdir("/proc") if name.isdigit() and name != "1"]
+            try:
+                socket.create_connection(("1.1.1.1", 80), timeout=2).close()
+                found.append("network")
+            except OSError:
+                pass
+            if found:
+                return x * 0.0
+        return x * self.factor
+''')
+
 CASES = (
     Case("subclassed", lambda a: {"build-model": SUBCLASSED}, why="a subclassed keras.Model"),
     Case("custom-layer", lambda a: {"build-model": CUSTOM_LAYER}, why="a custom Layer"),
     Case("hostile-layer", lambda a: {"build-model": HOSTILE},
          lost={"build-model-test": (), "test-accuracy": (), "unseen-accuracy": ()},
          why="a custom layer that attacks the grader and stalls"),
+    Case("peeking-layer", lambda a: {"build-model": PEEKING},
+         why="a custom layer that is honest only where it sees nothing of the grader"),
     Case("plain", lambda a: {}, why="the reference"),
 )
 
