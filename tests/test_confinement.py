@@ -192,9 +192,18 @@ def _below(pid: int, seen: set[int]) -> list[int]:
 
 
 def _spinning(pid: int) -> bool:
+    """Whether ``pid`` is a kernel (a confined fork: its parent and grandparent are forkserver
+    processes too) that has spent seconds of CPU, as the endless loop soon has.
+
+    CPU time, not a share of a core: on a loaded machine a spinning kernel gets only a little.
+    """
     try:
         proc = psutil.Process(pid)
-        return "forkserver" in " ".join(proc.cmdline()) and proc.cpu_percent(interval=0.2) > 50
+        chain = [proc, *proc.parents()[:2]]
+        forks = all(each.cmdline()[1:3] == ["-m", "autograder.grading.forkserver"]
+                    for each in chain)
+        spent = proc.cpu_times()
+        return len(chain) == 3 and forks and spent.user + spent.system > 3.0
     except psutil.Error:
         return False
 

@@ -191,3 +191,20 @@ def test_a_confined_process_reaches_no_keyring_and_has_its_own_dev_shm(filtered:
         # Its session keyring is new: the key of the process that started it is not in it.
         assert seen["search"] == "Required key not available"
     assert seen["shm_own"] and seen["shm_bytes"] == 8 * 2**20 and seen["shm_files"] == []
+
+
+def test_a_sandboxed_environment_is_made_from_the_allow_list() -> None:
+    from autograder.grading import provisioner
+
+    grader = {"AWS_SECRET_ACCESS_KEY": "key", "GITHUB_TOKEN": "token", "LD_PRELOAD": "x.so",
+              "PYTHONPATH": "/course", "PATH": "/home/me/bin:/usr/bin", "LC_ALL": "C.UTF-8",
+              "LANG": "C.UTF-8", "COURSE_EPOCHS": "3", "OMP_NUM_THREADS": "1"}
+    made = sandbox.environment(grader, HOME="/tmp")
+    assert made == {"LC_ALL": "C.UTF-8", "LANG": "C.UTF-8", "COURSE_EPOCHS": "3",
+                    "OMP_NUM_THREADS": "1", "HOME": "/tmp",
+                    "PATH": os.pathsep.join([os.path.dirname(sys.executable), "/usr/local/sbin",
+                                             "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin",
+                                             "/bin"])}
+    kernel = provisioner.kernel_environment(grader, Path("/stage"))
+    assert not {"AWS_SECRET_ACCESS_KEY", "GITHUB_TOKEN", "LD_PRELOAD", "PYTHONPATH"} & set(kernel)
+    assert kernel[provisioner.EXPORT_ENV] == "/stage/exports" and kernel["HOME"] == "/tmp/home"
