@@ -425,6 +425,8 @@ def test_unknown_assignment_and_missing_roster_are_usage_errors(course: Path) ->
         build(course, "canvas")
     with pytest.raises(UsageError, match="takes no --roster"):
         build(course, "csv", roster=CANVAS)
+    with pytest.raises(UsageError, match=r"--roster .*nowhere.csv: cannot read it"):
+        build(course, "canvas", roster=DATA / "nowhere.csv")
 
 
 # --- the command -------------------------------------------------------------------------
@@ -439,6 +441,10 @@ def test_cli_canvas_writes_the_import_and_lists_unmatched_learners(course: Path,
     rows = read_rows(output)
     assert rows[0][-2:] == ["a1_shapes_and_compile (1001)", "Lesson 2 lab: MNIST (1002)"]
     assert rows[1][0] == "    Points Possible"
+    # The import is itself laid out as a Canvas export: it reads back as one.
+    again = read_canvas(output)
+    assert again.by_key["jdoe"].cells["Lesson 2 lab: MNIST (1002)"] == "5"
+    assert again.points["a1_shapes_and_compile (1001)"] == "8"
     assert "warning: 2 learners in the gradebook but not in the roster" in done.stderr
     assert "  ghost\n" in done.stderr and "  nosubmission\n" in done.stderr
     assert "warning: 1 learner in the roster but not in the gradebook" in done.stderr

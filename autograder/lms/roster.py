@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from autograder.errors import RosterError
+from autograder.errors import RosterError, UsageError
 
 # Canvas's identity columns, in the order its export writes them ("Integration ID" only appears
 # when the account uses integration ids). The importer matches learners on these.
@@ -142,6 +142,7 @@ def read_canvas(path: str | Path, key: str = "SIS Login ID") -> Roster:
     Raises:
         RosterError: The file cannot be decoded, is not CSV, lacks a column, has a row of the
             wrong length, or lists a key twice.
+        UsageError: The file cannot be read at all.
     """
     path = Path(path)
     header, rows, delimiter = _read_table(path, (",",), ("Student", key))
@@ -255,7 +256,8 @@ def _read_table(path: Path, delimiters: tuple[str, ...], expected: tuple[str, ..
     try:
         data = path.read_bytes()
     except OSError as exc:
-        raise RosterError(f"{path}: cannot read the roster ({exc.strerror}).") from None
+        # A path that is wrong is a usage error, not a malformed roster.
+        raise UsageError(f"--roster {path}: cannot read it ({exc.strerror}).") from None
     text = _decode(path, data)
     first = text.split("\n", 1)[0]
 
