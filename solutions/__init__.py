@@ -27,6 +27,7 @@ MODULES = (
     "a6_multiclass_cnn",
     "a7_custom_metric_callback",
     "a8_multilabel",
+    "a9_overfitting_curves",
 )
 
 

@@ -62,11 +62,12 @@ def _seed_like_the_header_cell() -> None:
     keras.utils.set_random_seed(0)
 
 
-A1, A2, A3, A4, A5, A6, A7, A8 = (
+A1, A2, A3, A4, A5, A6, A7, A8, A9 = (
     "a1_shapes_and_compile", "a2_mnist_classifier", "a3_imbalanced_fraud", "a4_leaky_pipeline",
     "a5_thresholds", "a6_multiclass_cnn", "a7_custom_metric_callback", "a8_multilabel",
+    "a9_overfitting_curves",
 )
-ALL = (A1, A2, A3, A4, A5, A6, A7, A8)
+ALL = (A1, A2, A3, A4, A5, A6, A7, A8, A9)
 # Which students hand in which assignment; autograding costs a kernel per pair. `half` answers
 # some tasks right, takes a shortcut on another (an extreme threshold, a split that ignores
 # repeated records, a metric without state ...) and leaves the rest untouched.
@@ -382,6 +383,14 @@ def split_and_scale(x, y):
 x_train, x_test, y_train, y_test, scaler = split_and_scale(x, y)"""
 
 
+_STARTER_TO_THE_END = """\
+keras.utils.set_random_seed(0)
+model = starter_model()
+history = model.fit(x_small, y_small, validation_data=(x_val, y_val),
+                    epochs=min(120, EPOCHS_CAP), batch_size=16, verbose=0)
+chosen_epoch = len(history.history["val_loss"])"""
+
+
 def _half_answers(assignment: str, solutions: dict[str, str]) -> dict[str, str]:
     """Some answers right, one task done with a shortcut, the rest untouched."""
     if assignment == A1:
@@ -411,6 +420,11 @@ def _half_answers(assignment: str, solutions: dict[str, str]) -> dict[str, str]:
         # The right option, by the letter listed for this learner's name.
         return {"matthews-correlation": mcc, "every-n-epochs": solutions["every-n-epochs"],
                 **_choice_letters(_question(A7, "why_state"), "Half Done", _right(A7, "why_state"))}
+    if assignment == A9:
+        # The starter unchanged, trained to the end and its last epoch kept; the right option.
+        return {"train-model": _STARTER_TO_THE_END,
+                **_choice_letters(_question(A9, "compare_regularisers"), "Half Done",
+                                  _right(A9, "compare_regularisers"))}
     # A wrong option by the letter a blank name lists: "accuracy is undefined for sigmoids".
     return {"train-tagger": solutions["train-tagger"],
             "choose-thresholds": "thresholds = [0.001] * 5",
@@ -604,6 +618,7 @@ HALF_SCORES = {
     A7: {"metric-matches-sklearn": 0, "callback-records": 2, "why_state-test": 1},
     A8: {"multilabel_activation-test": 0, "tagger-shape": 1, "unseen-macro-f1": 0,
          "thresholds-from-validation": 0, "precision-at-k-test": 1, "accuracy_misleads-test": 0},
+    A9: {"unseen-loss": 0, "epoch-from-validation": 0, "compare_regularisers-test": 1},
 }
 
 

@@ -54,6 +54,9 @@ CHECK_MODULES = {
     "check_label_thresholds": "autograder.checks.multilabel",
     "check_label_threshold_choice": "autograder.checks.multilabel",
     "check_multilabel_figures": "autograder.checks.multilabel",
+    # Lesson 6: a model made to generalise, and the epoch chosen on its validation curve.
+    "check_generalisation": "autograder.checks.curves",
+    "check_chosen_epoch": "autograder.checks.curves",
 }
 CHECKS = tuple(CHECK_MODULES)
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
