@@ -1,11 +1,14 @@
 """Assignment 4, a leaky pipeline: reference answer and the assignment as data.
 
-The learner is given tumour records in which about a third of the tumours were entered twice,
-and a pipeline that leaks in two ways: it splits the rows as they come (so copies of test
-tumours sit in the training rows) and fits the scaler on every row (so the test rows'
-statistics shape the training data). The task text names neither leak. The learner writes a
-pipeline without them, measures the leaky and the honest test accuracy side by side, and trains
-a model that still scores well on grader-only tumours.
+The learner is given tumour records in which a third of the tumours (the hard-to-call ones)
+were entered twice, and a pipeline that leaks in two ways: it splits the rows as they come (so
+copies of test tumours sit in the training rows) and fits the scaler on every row (so the test
+rows' statistics shape the training data). Its model is a wide network trained long enough to
+memorise its training rows, so the copies pay: it reports about 0.99 where an honest split of
+the same model measures about 0.95. The task text names neither leak. The learner writes a
+pipeline without them, chooses the model's settings on validation rows, measures the leaky and
+the honest test accuracy side by side, and trains a model that still scores well on grader-only
+tumours.
 """
 
 from __future__ import annotations
@@ -27,9 +30,10 @@ from autograder.render.nbgrader_source import (
 
 NAME = "a4_leaky_pipeline"
 MIN_ACCURACY = 0.9
-# A logistic regression on the 30 standardised features reaches about 0.95 on grader-only
-# tumours within 30 epochs.
-EPOCHS = 30
+# Two Dense(128) layers on the 30 standardised features, 50 epochs of batches of 64: the leaky
+# pipeline reports 0.987 on its test rows over seeds 0-2, the honest one 0.94-0.97 on its own and
+# about 0.97 on grader-only tumours. Each model trains in a few seconds.
+EPOCHS = 50
 
 # Runs in the learner's notebook as given; `check_leak_scores` repeats its split.
 LEAKY_PIPELINE = """\
@@ -38,10 +42,14 @@ def leaky_pipeline(x, y):
     scaler = StandardScaler().fit(x)
     x_train, x_test, y_train, y_test = train_test_split(x, y, test_size=0.25, random_state=0)
     model = keras.Sequential([
-        keras.Input(shape=(30,)), keras.layers.Dense(1, activation="sigmoid"),
+        keras.Input(shape=(30,)),
+        keras.layers.Dense(128, activation="relu"),
+        keras.layers.Dense(128, activation="relu"),
+        keras.layers.Dense(1, activation="sigmoid"),
     ])
     model.compile(optimizer=keras.optimizers.Adam(learning_rate=0.01), loss="binary_crossentropy")
-    model.fit(scaler.transform(x_train), y_train, epochs=min(30, EPOCHS_CAP), verbose=0)
+    model.fit(scaler.transform(x_train), y_train, epochs=min(50, EPOCHS_CAP), batch_size=64,
+              verbose=0)
     return model, scaler, x_test, y_test
 
 
@@ -72,13 +80,17 @@ def split_and_scale(
 
 
 def build_model() -> keras.Model:
-    """Build and compile a logistic regression for the 30 scaled tumour features.
+    """Build and compile the leaky pipeline's network, for the 30 scaled tumour features.
+
+    The same model as the leaky pipeline's, so that the two scores differ by the leaks alone.
 
     Returns:
         A compiled model with one sigmoid unit (the probability of label 1, benign).
     """
     model = keras.Sequential([
         keras.Input(shape=(30,)),
+        keras.layers.Dense(128, activation="relu"),
+        keras.layers.Dense(128, activation="relu"),
         keras.layers.Dense(1, activation="sigmoid"),
     ])
     model.compile(
@@ -87,6 +99,24 @@ def build_model() -> keras.Model:
         metrics=["accuracy"],
     )
     return model
+
+
+def train(model: keras.Model, scaler: StandardScaler, x_train: np.ndarray, y_train: np.ndarray,
+          epochs: int) -> keras.callbacks.History:
+    """Train on the scaled training rows, the last 20 % of them kept for validation.
+
+    Args:
+        model: A compiled model from :func:`build_model`.
+        scaler: The scaler fitted on ``x_train``.
+        x_train: Raw training rows.
+        y_train: Their labels.
+        epochs: Passes over the data.
+
+    Returns:
+        The History: ``history.history["val_loss"]`` is where to choose the epochs.
+    """
+    return model.fit(scaler.transform(x_train), y_train, epochs=epochs, batch_size=64,
+                     validation_split=0.2, verbose=0)
 
 
 def accuracy(model: keras.Model, scaler: StandardScaler, x: np.ndarray, y: np.ndarray) -> float:
@@ -167,19 +197,27 @@ ASSIGNMENT = Assignment(
         ),
         GradeCell(
             "scaler-from-train", 2,
-            "autograder.check_split(x_train, x_test, scaler=scaler).assert_passed();",
+            "# This cell judges the scaler alone; the cell above judges the rows.\n"
+            "autograder.check_split(x_train, x_test, scaler=scaler, judge_rows=False)"
+            ".assert_passed();",
             verified=Verified(
                 (_SPLIT, _SCALER),
                 (CheckSpec("check_split", ("@split.x_train", "@split.x_test"),
-                           {"scaler": "@scaler"}),),
+                           {"scaler": "@scaler", "judge_rows": False}),),
             ),
             needs=_SPLIT_NEEDS,
         ),
         Instructions(
             "## Part 2: train honestly, and measure both scores\n\n"
-            "Write `build_model()` (a compiled binary classifier for the 30 features) and train "
-            "`model` on `scaler.transform(x_train)`. New tumours must go through the same "
-            "`scaler` before the model sees them. Use `epochs=min(your_choice, EPOCHS_CAP)`.\n\n"
+            "Write `build_model()` (a compiled binary classifier for the 30 features; the "
+            "leaky pipeline's network is a fair choice, so that the two scores differ by the "
+            "leaks alone) and train `model` on `scaler.transform(x_train)`. New tumours must go "
+            "through the same `scaler` before the model sees them. Choose its settings "
+            "(epochs, size) on **validation rows cut from the training rows**, for example "
+            "with `validation_split=0.2` in `fit`, and keep `x_test` for one honest score at "
+            "the end. Train with `epochs=min(your_choice, EPOCHS_CAP)`: the notebook's first "
+            "cell sets `EPOCHS_CAP` to 1000, so it never limits you, and the course's own tests "
+            "lower it to run faster.\n\n"
             "Then assign, as plain floats, `leaky_score`: the accuracy of `leaky_model` on "
             "`leaky_scaler.transform(leaky_x_test)` against `leaky_y_test`, and "
             "`honest_score`: the accuracy of your `model` on `scaler.transform(x_test)` against "
@@ -187,11 +225,9 @@ ASSIGNMENT = Assignment(
         ),
         SolutionCode(
             "train-model",
-            source_of(build_model, accuracy) + "\n\n\n"
+            source_of(build_model, train, accuracy) + "\n\n\n"
             "model = build_model()\n"
-            "history = model.fit(\n"
-            f"    scaler.transform(x_train), y_train, epochs=min({EPOCHS}, EPOCHS_CAP), verbose=0\n"
-            ")\n"
+            f"history = train(model, scaler, x_train, y_train, epochs=min({EPOCHS}, EPOCHS_CAP))\n"
             "leaky_score = accuracy(leaky_model, leaky_scaler, leaky_x_test, leaky_y_test)\n"
             "honest_score = accuracy(model, scaler, x_test, y_test)\n"
             "print(f\"leaky {leaky_score:.3f}, honest {honest_score:.3f}\")",

@@ -112,6 +112,25 @@ def test_duplicates_and_leaky_scaler_are_both_reported(fraud):
     assert any("combined" in d for d in res.details)
 
 
+def test_judging_the_scaler_alone_names_shared_rows_without_failing_them(fraud):
+    # A task about the scaler beside a task about the rows: one mistake costs one task.
+    x_test = np.concatenate([fraud.x_test, fraud.x_train[:5]])
+    honest = check_split(fraud.x_train, x_test, scaler=StandardScaler().fit(fraud.x_train),
+                         judge_rows=False)
+    assert honest.passed, str(honest)
+    assert "the scaler's statistics come from the training rows alone" in honest.message
+    assert "no test row appears" not in honest.message
+    assert any("5 of your" in note and "not this one" in note for note in honest.details)
+    assert honest.metrics["shared_rows"] == 5
+    leaky = StandardScaler().fit(np.concatenate([fraud.x_train, x_test]))
+    verdict = check_split(fraud.x_train, x_test, scaler=leaky, judge_rows=False)
+    assert not verdict.passed
+    assert verdict.message.startswith("Your scaler's statistics") and "combined" in verdict.message
+    # The rows are still judged by default.
+    assert not check_split(fraud.x_train, x_test, scaler=StandardScaler().fit(
+        fraud.x_train)).passed
+
+
 @pytest.mark.parametrize("kwargs, words", [
     ({"x_train": None}, ["`x_train`", "received None"]),
     ({"x_test": "test.csv"}, ["`x_test`", "a string"]),

@@ -108,3 +108,95 @@ def test_a_screen_that_is_not_a_model_is_an_error_not_a_traceback() -> None:
     verdict = check_screen("model", np.zeros((3, 30)), np.zeros(3), threshold=0.5,
                            min_recall=0.9, min_precision=0.7)
     assert verdict.outcome.value == "error" and "Keras model" in verdict.message
+
+
+def _scored(probabilities: np.ndarray):
+    """A one-sigmoid model whose output for row ``[i]`` is ``probabilities[i]``."""
+    import keras
+
+    logits = np.log(probabilities / (1 - probabilities)).reshape(-1, 1)
+    table = keras.layers.Embedding(len(logits), 1,
+                                   embeddings_initializer=keras.initializers.Constant(logits))
+    return keras.Sequential([keras.Input(shape=(1,)), table, keras.layers.Flatten(),
+                             keras.layers.Activation("sigmoid")])
+
+
+def test_small_thresholds_are_written_so_that_they_read_true() -> None:
+    from autograder.checks.thresholds import as_text
+
+    assert as_text(1e-9) == "0.000000001"
+    assert as_text(0.5) == "0.500" and as_text(0.25, 4) == "0.2500"
+    assert as_text(0.99995) == "0.99995"
+    scores = np.linspace(0.01, 0.99, 40)
+    model, x = _scored(scores), np.arange(40).reshape(-1, 1)
+    y = (scores > 0.7).astype(int)
+    verdict = check_screen(model, x, y, threshold=1e-9, min_recall=0.9, min_precision=0.7)
+    assert not verdict.passed
+    assert verdict.message.startswith("At threshold 0.000000001 ")
+    assert "it flags 100.0% of all rows: raise the threshold" in verdict.message
+
+
+def test_a_model_of_the_other_class_is_told_to_change_its_positive_class() -> None:
+    # Label 0 is the positive class here, but the model scores label-1 rows high.
+    scores = np.linspace(0.01, 0.99, 40)
+    model, x = _scored(scores), np.arange(40).reshape(-1, 1)
+    y = (scores > 0.4).astype(int)
+    verdict = check_screen(model, x, y, threshold=0.02, min_recall=0.9, min_precision=0.7,
+                           positive=0)
+    assert not verdict.passed
+    assert "its output is the probability of the other class" in verdict.message
+    assert "fit on (y == 0).astype(int)" in verdict.message
+    assert "raise" not in verdict.message
+
+
+def test_the_best_f_beta_threshold_is_the_best_of_every_score() -> None:
+    from sklearn.metrics import fbeta_score
+
+    from autograder.checks.thresholds import best_f_beta_threshold, f_beta
+
+    rng = np.random.default_rng(3)
+    labels = rng.random(300) < 0.1
+    scores = np.round(np.clip(rng.normal(0.3 + 0.4 * labels, 0.2), 0.001, 0.999), 3)
+    threshold, best = best_f_beta_threshold(scores, labels, 2.0)
+    brute = max(fbeta_score(labels, scores >= cut, beta=2.0) for cut in np.unique(scores))
+    assert best == pytest.approx(brute)
+    assert f_beta(scores >= threshold, labels, 2.0) == pytest.approx(brute)
+
+
+def test_a_threshold_not_chosen_by_the_f_beta_rule_on_validation_rows_fails() -> None:
+    from autograder.checks.thresholds import best_f_beta_threshold
+
+    rng = np.random.default_rng(5)
+    labels = (rng.random(200) < 0.2).astype(int)
+    scores = np.clip(rng.normal(0.3 + 0.4 * labels, 0.15), 0.01, 0.99)
+    model, x = _scored(scores), np.arange(200, dtype=np.float32).reshape(-1, 1)
+    x_train, y_train, x_val, x_test = x[:150], labels[:150], x[:150][::2], x[150:]
+    best, _ = best_f_beta_threshold(scores[:150][::2], labels[:150][::2] == 1, 2.0)
+    right = check_threshold_choice(best, model, x_val, x_train, y_train, x_test, beta=2.0)
+    assert right.passed, str(right)
+    wrong = check_threshold_choice(0.9, model, x_val, x_train, y_train, x_test, beta=2.0)
+    assert not wrong.passed
+    assert "your threshold 0.9000 has an F2 of" in wrong.message
+    assert "never choose it on x_test" in wrong.message
+    # Lesson 5's grid search is the rule's other exact answer.
+    from autograder.checks.thresholds import THRESHOLD_GRID, f_beta
+
+    val_scores, val_positive = scores[:150][::2], labels[:150][::2] == 1
+    grid_best = max(THRESHOLD_GRID, key=lambda cut: f_beta(val_scores >= cut, val_positive, 2.0))
+    grid = check_threshold_choice(grid_best, model, x_val, x_train, y_train, x_test, beta=2.0)
+    assert grid.passed, str(grid)
+    on_test = check_threshold_choice(best, model, x_test, x_train, y_train, x_test, beta=2.0)
+    assert not on_test.passed and "Some of your validation rows are test rows" in on_test.message
+    with pytest.raises(ValueError, match="min_recall or beta"):
+        check_threshold_choice(best, model, x_val, x_train, y_train, x_test)
+
+
+def test_figures_at_a_threshold_equal_to_a_rows_score_count_that_row() -> None:
+    # The learner's kernel flags the row whose score is the threshold; this process may score
+    # it a float32 rounding lower.
+    scores = np.array([0.2, 0.4, 0.6, 0.8])
+    model, x = _scored(scores), np.arange(4).reshape(-1, 1)
+    y = np.array([0, 1, 0, 1])
+    threshold = float(np.float32(0.6)) + 5e-7
+    verdict = check_figures(model, x, y, threshold=threshold, precision=0.5, recall=0.5)
+    assert verdict.passed, str(verdict)

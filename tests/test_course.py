@@ -149,7 +149,10 @@ def test_a2_reference_reaches_accuracy_on_holdout() -> None:
 
     _seed_like_the_header_cell()
     mnist = data.load_mnist()
-    model = a2.train(a2.build_model(), mnist.x_train, mnist.y_train, epochs=a2.EPOCHS)
+    model = a2.build_model()
+    history = a2.train(model, mnist.x_train, mnist.y_train, epochs=a2.EPOCHS)
+    # The epochs are chosen on validation images cut from the training split.
+    assert len(history.history["val_accuracy"]) == a2.EPOCHS
     holdout = data.load_holdout("mnist")
     verdict = autograder.check_metrics(
         model, holdout.x, holdout.y, min_accuracy=a2.MIN_ACCURACY
@@ -188,6 +191,16 @@ def test_a3_reference_meets_both_targets_with_a_threshold_tuned_on_validation() 
     ).metrics
     assert precision == pytest.approx(figures["precision"], abs=1e-6)
     assert recall == pytest.approx(figures["recall"], abs=1e-6)
+    # The weights average to 1 over the rows, as lesson 5 scales them.
+    weights = a3.scaled_class_weights(y_fit)
+    assert np.mean([weights[label] for label in y_fit]) == pytest.approx(1.0)
+    # The threshold is checked against the validation rows: tuned on the test split, it fails.
+    from autograder.checks.thresholds import check_threshold_choice
+
+    choice = (model, x_val, fraud.x_train, fraud.y_train, fraud.x_test)
+    assert check_threshold_choice(threshold, *choice, beta=a3.BETA).passed
+    on_test = check_threshold_choice(threshold, model, fraud.x_test, *choice[2:], beta=a3.BETA)
+    assert not on_test.passed and "tuned on the test split" in on_test.message
 
 
 def _leaky_namespace(x: np.ndarray, y: np.ndarray) -> dict:
@@ -243,7 +256,7 @@ def test_a4_reference_scores_and_model_pass_inside_and_outside_the_kernel(
     leaky = _leaky_namespace(x, y)
     x_train, x_test, y_train, y_test, scaler = a4.split_and_scale(x, y)
     model = a4.build_model()
-    model.fit(scaler.transform(x_train), y_train, epochs=a4.EPOCHS, verbose=0)
+    a4.train(model, scaler, x_train, y_train, epochs=a4.EPOCHS)
     holdout = data.load_holdout("breast_cancer")
     verdict = autograder.check_metrics(
         model, scaler.transform(holdout.x), holdout.y, min_accuracy=a4.MIN_ACCURACY
@@ -257,6 +270,8 @@ def test_a4_reference_scores_and_model_pass_inside_and_outside_the_kernel(
     objects = {"leaky_model": leaky["leaky_model"], "leaky_scaler": leaky["leaky_scaler"],
                "model": model, "scaler": scaler, "x_test": x_test}
     assert check_leak_scores(**scores, **objects).passed
+    # The leaky pipeline's model memorises its training rows, so the copies pay.
+    assert scores["leaky_score"] >= 0.98 and scores["leaky_score"] > scores["honest_score"]
     swapped = check_leak_scores(scores["honest_score"] - 0.05, scores["leaky_score"], **objects)
     assert not swapped.passed and swapped.fraction < 1
     assert export_and_verify(tmp_path, a4.ASSIGNMENT, {
@@ -588,8 +603,8 @@ SHORTCUT_MESSAGES = {
         "cnn-shape": ("check_cnn: failed. Your model's layers are Flatten, Dense, Dense: a CNN "
                       "needs at least one convolution layer",)},
     ("no_eights", A6): {
-        "unseen-class-recall": ("the model finds too few examples of class 8 (0%): every class "
-                                "needs a recall of 75%",)},
+        "unseen-class-recall": ("Your model finds too few examples of class 8 (recall 0%)",
+                                "every class needs a recall of 75%")},
     ("zero_based_callback", A7): {
         "callback-records": ("your callback recorded epochs [0, 2, 4], not [2, 4, 6]",
                              "Keras counts epochs from 0 in on_epoch_end"),
@@ -608,9 +623,10 @@ SHORTCUT_MESSAGES = {
 # What `half` earns per grade cell: the shortcut tasks earn nothing.
 HALF_SCORES = {
     A2: {"build-model-test": 2, "test-accuracy": 0, "unseen-accuracy": 0},
-    A3: {"baseline_accuracy-test": 1, "model-shape": 1, "unseen-recall-and-precision": 0,
+    A3: {"baseline_accuracy-test": 1, "model-shape": 1, "threshold-from-validation": 0,
+         "unseen-recall-and-precision": 0,
          "report-precision": 0, "report-recall": 0},
-    A4: {"no-shared-rows": 0, "scaler-from-train": 0, "leaky-and-honest-scores": 2,
+    A4: {"no-shared-rows": 0, "scaler-from-train": 2, "leaky-and-honest-scores": 2,
          "unseen-accuracy": 2},
     A5: {"model-shape": 1, "screen-goal": 0, "threshold-from-validation": 0,
          "screen-figures-test": 0},
@@ -789,7 +805,7 @@ def test_feedback_of_a_shortcut_says_what_was_wrong(course: CourseLayout) -> Non
     html = course.feedback("half", A4).read_text()
     assert "check_split: failed" in html
     html = course.feedback("half", A5).read_text()
-    assert "flags almost everything" in html
+    assert "of all rows: raise the threshold" in html
     html = course.feedback("half", A7).read_text()
     assert "running counts" in html
 

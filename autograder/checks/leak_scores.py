@@ -1,9 +1,9 @@
 """The tumour records of the leaky-pipeline assignment, and the check of its two scores.
 
 :func:`tumour_records` is the data the learner is given: the breast cancer learner pool as a
-hospital export would list it, with about a third of the tumours entered twice (the same
-features and label on two rows), in a fixed order. A split of these rows that ignores the
-repeats puts copies of test tumours into the training rows.
+hospital export would list it, with a third of the tumours entered twice (the same features and
+label on two rows: the hard-to-call tumours, read a second time), in a fixed order. A split of
+these rows that ignores the repeats puts copies of test tumours into the training rows.
 
 :func:`check_leak_scores` judges the two accuracies a learner reports side by side: the leaky
 pipeline's, and their own honest pipeline's. It recomputes both from the learner's models and
@@ -45,8 +45,14 @@ def _records() -> tuple[np.ndarray, np.ndarray]:
     cancer = data.load_breast_cancer()
     x = np.concatenate([cancer.x_train, cancer.x_test])
     y = np.concatenate([cancer.y_train, cancer.y_test])
+    # The tumours that were hard to call were read twice: the third nearest the boundary between
+    # the two classes' mean standardised rows. Those are the rows a model gets wrong when it has
+    # to generalise and right when it has memorised a copy, so the leak shows in the score.
+    z = (x - x.mean(axis=0)) / x.std(axis=0)
+    gap = np.abs(np.linalg.norm(z - z[y == 0].mean(axis=0), axis=1)
+                 - np.linalg.norm(z - z[y == 1].mean(axis=0), axis=1))
+    repeated = np.argsort(gap, kind="stable")[:int(len(x) * _REPEAT_SHARE)]
     rng = np.random.default_rng(_REPEAT_SEED)
-    repeated = rng.choice(len(x), size=int(len(x) * _REPEAT_SHARE), replace=False)
     order = rng.permutation(len(x) + len(repeated))
     return (np.concatenate([x, x[repeated]])[order].astype(np.float32),
             np.concatenate([y, y[repeated]])[order].astype(np.int64))
@@ -158,7 +164,10 @@ def _judge(leaky_score: Any, honest_score: Any, leaky_model: Any, leaky_scaler: 
             problems.append(f"`{label}` must be a plain number between 0 and 1, not "
                             f"{type(given).__name__}.")
         elif abs(float(given) - truth) > _TOLERANCE:
-            problems.append(f"Your `{label}` is {float(given):.4f}, but {how} is {truth:.4f}.")
+            percent = (" Write it as a share between 0 and 1, not a percentage."
+                       if abs(float(given) / 100 - truth) <= _TOLERANCE else "")
+            problems.append(f"Your `{label}` is {float(given):.4f}, but {how} is "
+                            f"{truth:.4f}.{percent}")
         else:
             figures[label] = truth
     score = len(figures) / 2

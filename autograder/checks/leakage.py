@@ -80,7 +80,8 @@ def _row_keys(rows: np.ndarray) -> list[bytes] | list[str]:
     return [row.tobytes() for row in numeric]
 
 
-def check_split(x_train: Any, x_test: Any, *, scaler: Any = None) -> CheckResult:
+def check_split(x_train: Any, x_test: Any, *, scaler: Any = None,
+                judge_rows: bool = True) -> CheckResult:
     """Check a train/test split, and optionally a fitted scaler, for leakage.
 
     Pass the raw arrays, before any scaling, and the scaler fitted for them. The check fails
@@ -94,6 +95,9 @@ def check_split(x_train: Any, x_test: Any, *, scaler: Any = None) -> CheckResult
             ``StandardScaler`` (``mean_``, ``var_``), ``MinMaxScaler`` (``data_min_``,
             ``data_max_``), ``MaxAbsScaler`` (``max_abs_``), ``RobustScaler`` (``center_``) or
             any object exposing the same names.
+        judge_rows: False judges the scaler alone: test rows that also appear in the training
+            rows are then named in a note, not failed (a task about the scaler, beside one
+            about the rows, so that one mistake costs one task).
 
     Returns:
         A :class:`~autograder.result.CheckResult` named ``check_split``; its ``metrics`` hold
@@ -105,12 +109,12 @@ def check_split(x_train: Any, x_test: Any, *, scaler: Any = None) -> CheckResult
                 CHECK, "Replace the `...` placeholders with your arrays, then run this cell again."
             )
         try:
-            return _judge(x_train, x_test, scaler)
+            return _judge(x_train, x_test, scaler, judge_rows)
         except Exception as exc:  # never a traceback in a learner's notebook
             return result.error(CHECK, f"Your split could not be checked: {short_error(exc)}.")
 
 
-def _judge(x_train: Any, x_test: Any, scaler: Any) -> CheckResult:
+def _judge(x_train: Any, x_test: Any, scaler: Any, judge_rows: bool = True) -> CheckResult:
     arrays = {}
     for name, value in (("x_train", x_train), ("x_test", x_test)):
         if value is None or isinstance(value, str | bytes | dict) or np.ndim(value) == 0:
@@ -132,8 +136,14 @@ def _judge(x_train: Any, x_test: Any, scaler: Any) -> CheckResult:
 
     shared = int(shared_rows(train, test).sum())
     figures = {"shared_rows": float(shared), "shared_fraction": shared / len(test)}
-    problems = []
-    if shared:
+    problems: list[str] = []
+    notes: list[str] = []
+    if shared and not judge_rows:
+        notes.append(
+            f"{shared} of your {len(test)} test rows also appear in the training set; that "
+            "leak costs the task that checks the rows, not this one."
+        )
+    elif shared:
         problems.append(
             f"{shared} of your {len(test)} test rows ({percent(shared / len(test))}) also appear "
             "in the training set, so the test score partly measures memory, not how the model "
@@ -141,7 +151,6 @@ def _judge(x_train: Any, x_test: Any, scaler: Any) -> CheckResult:
             "DataFrame.drop_duplicates()) and split once, e.g. with train_test_split, so that "
             "no row lands in both sets."
         )
-    notes: list[str] = []
     if scaler is not None:
         finding = _scaler_problem(scaler, train, test, notes)
         if finding is not None:
@@ -152,9 +161,12 @@ def _judge(x_train: Any, x_test: Any, scaler: Any) -> CheckResult:
         return result.failed(
             CHECK, problems[0], details=tuple(problems[1:] + notes), metrics=figures
         )
-    confirmed = "no test row appears in the training set"
-    if scaler is not None:
-        confirmed += ", and the scaler's statistics come from the training rows alone"
+    if judge_rows:
+        confirmed = "no test row appears in the training set"
+        if scaler is not None:
+            confirmed += ", and the scaler's statistics come from the training rows alone"
+    else:
+        confirmed = "the scaler's statistics come from the training rows alone"
     return result.passed(
         CHECK, f"Checked {len(train)} training and {len(test)} test rows: {confirmed}.",
         details=tuple(notes), metrics=figures,

@@ -30,22 +30,38 @@ def _layers(model: Any) -> list[Any]:
     return found
 
 
-def check_cnn(model: Any) -> CheckResult:
-    """Check that a model has at least one convolution layer.
+def check_cnn(model: Any, *, input_shape: Any = None, num_classes: int | None = None,
+              labels: str = "integer") -> CheckResult:
+    """Check that a model has at least one convolution layer, and optionally its shapes.
 
     Args:
         model: A Keras model.
+        input_shape: When given (with ``num_classes``), the model must first pass
+            :func:`~autograder.checks.model.check_model` for these shapes and ``labels``: one
+            check, so that the kernel and the grader give the task all or nothing alike.
+        num_classes: The number of classes, with ``input_shape``.
+        labels: ``"integer"`` or ``"one_hot"``, with ``input_shape``.
 
     Returns:
-        A :class:`~autograder.result.CheckResult` named ``check_cnn``.
+        A :class:`~autograder.result.CheckResult` named ``check_cnn`` (or ``check_model``'s own
+        result when the shapes or the loss are wrong).
     """
     check = "check_cnn"
     problem = not_a_model(check, model)
     if problem is not None:
         return problem
+    shapes = ""
+    if input_shape is not None:
+        from autograder.checks.model import check_model
+
+        verdict = check_model(model, input_shape=tuple(input_shape), num_classes=num_classes,
+                              labels=labels)
+        if not verdict.passed:
+            return verdict
+        shapes = verdict.message + " "
     names = [type(layer).__name__ for layer in _layers(model)]
     if any(name in _CONVOLUTIONS for name in names):
-        return result.passed(check, "Your model has a convolution layer.")
+        return result.passed(check, shapes + "Your model has a convolution layer.")
     return result.failed(check, f"Your model's layers are {', '.join(names) or 'none'}: a CNN "
                                 "needs at least one convolution layer (keras.layers.Conv2D) "
                                 "before it flattens the image.")
@@ -97,17 +113,23 @@ def check_class_recall(model: Any, x: Any, y: Any, *, min_accuracy: float,
     accuracy = float(np.mean(predicted == labels))
     figures = {"accuracy": accuracy, **{f"recall_{c}": float(r) for c, r in zip(
         classes, recalls, strict=True) if np.any(labels == c)}}
-    weak = [f"class {c} ({r:.0%})" for c, r in zip(classes, recalls, strict=True)
+    weak = [f"class {c} (recall {r:.0%})" for c, r in zip(classes, recalls, strict=True)
             if np.any(labels == c) and r < min_class_recall]
     problems = []
     if accuracy < min_accuracy:
-        problems.append(f"accuracy is {accuracy:.1%}, below {min_accuracy:.0%}")
+        problems.append(f"Your model's accuracy is {accuracy:.1%}, below the {min_accuracy:.0%} "
+                        "it needs: train it longer or give it more capacity, and compare the "
+                        "settings on validation rows.")
     if weak:
-        problems.append(f"the model finds too few examples of {', '.join(weak)}: every class "
-                        f"needs a recall of {min_class_recall:.0%}. Look at the confusion "
-                        "matrix to see what those classes are mistaken for")
+        recall_of = ", ".join(weak)
+        problems.append(f"Your model finds too few examples of {recall_of} (the share of that "
+                        f"class's images it labels right): every class needs a recall of "
+                        f"{min_class_recall:.0%}, so a model that gives up on one digit fails "
+                        "even when its accuracy is high. Look at the confusion matrix to see "
+                        "what those classes are mistaken for, and check that every class is in "
+                        "the training rows.")
     if problems:
-        return result.failed(check, "Your model's " + "; ".join(problems) + ".", metrics=figures)
+        return result.failed(check, " ".join(problems), metrics=figures)
     return result.passed(check, f"Accuracy {accuracy:.1%}, and every class has a recall of at "
                                 f"least {min_class_recall:.0%}.", metrics=figures)
 
@@ -154,6 +176,7 @@ def check_multiclass_figures(model: Any, x: Any, y: Any, *, confused_pair: Any =
              if value is not None}
     right: dict[str, float] = {}
     problems = []
+    said = ""
     if "confused_pair" in asked:
         matrix = confusion_matrix(labels, scores.argmax(axis=1), labels=np.arange(classes))
         np.fill_diagonal(matrix, -1)
@@ -162,24 +185,33 @@ def check_multiclass_figures(model: Any, x: Any, y: Any, *, confused_pair: Any =
             problems.append(f"`confused_pair` must be two different class numbers (true, "
                             f"predicted), such as (3, 5); you gave {confused_pair!r}.")
         elif matrix[pair] == matrix.max():
-            right["confused_pair"] = float(matrix[pair])
+            # The pair is not a figure: say what it counts in words, not among the metrics.
+            said = (f" (your model mistakes class {pair[0]} for {pair[1]} on "
+                    f"{int(matrix[pair])} of these images, more than any other pair)")
+            right["confused_pair"] = 1.0
         else:
-            problems.append(f"Your model mistakes class {pair[0]} for {pair[1]} "
-                            f"{max(int(matrix[pair]), 0)} times, but another pair is confused "
-                            f"{int(matrix.max())} times. Read the largest entry off the "
-                            "diagonal of the confusion matrix: rows are true classes.")
+            problems.append(f"Your model mistakes class {pair[0]} for {pair[1]} on "
+                            f"{max(int(matrix[pair]), 0)} of these images, but another pair is "
+                            f"confused on {int(matrix.max())}. Read the largest entry off the "
+                            "diagonal of the confusion matrix: rows are true classes, columns "
+                            "predicted ones.")
     if "top3_accuracy" in asked:
         truth = float(top_k_accuracy_score(labels, scores, k=3, labels=np.arange(classes)))
         if not is_figure(top3_accuracy):
             problems.append(f"`top3_accuracy` must be a plain number, not "
                             f"{type(top3_accuracy).__name__}.")
         elif abs(float(top3_accuracy) - truth) > tolerance:
+            top1 = float(np.mean(scores.argmax(axis=1) == labels))
+            hint = (" That is the top-1 accuracy (the most probable class is right): count an "
+                    "image when its true class is any of the 3 most probable."
+                    if abs(float(top3_accuracy) - top1) <= tolerance else "")
             problems.append(f"Your top3_accuracy is {float(top3_accuracy):.4f}, but the share of "
                             f"rows whose true class is among your model's 3 most probable is "
-                            f"{truth:.4f}.")
+                            f"{truth:.4f}.{hint}")
         else:
             right["top3_accuracy"] = truth
+    figures = {name: value for name, value in right.items() if name != "confused_pair"}
     if not problems:
-        return result.passed(check, "Your figures match the grader's.", metrics=right)
-    return result.failed(check, " ".join(problems), metrics=right,
+        return result.passed(check, f"Your figures match the grader's{said}.", metrics=figures)
+    return result.failed(check, " ".join(problems), metrics=figures,
                          score=len(right) / max(len(asked), 1))

@@ -4,8 +4,8 @@
   precision target for the positive class (so a threshold that flags everything, or nothing,
   fails);
 - :func:`check_threshold_choice`: the threshold is the one a stated rule picks on the learner's
-  validation rows, which must be training rows and no test row (so a threshold tuned on the
-  test split fails);
+  validation rows (the highest that keeps a recall, or the best F-beta), which must be training
+  rows and no test row (so a threshold tuned on the test split fails);
 - :func:`check_figures`: precision, recall and PR-AUC the learner reported match the grader's.
 
 The positive class is named (``positive``), because a screen's positive class is not always
@@ -27,6 +27,12 @@ from autograder.quiet import no_stderr
 from autograder.result import CheckResult
 
 FIGURES = ("precision", "recall", "pr_auc")
+# How far one float32 probability may move between the learner's kernel and the grader.
+_ROUNDING = 1e-6
+# Lesson 5's threshold grid. The F-beta rule takes the best threshold over every validation
+# probability, or the best point of this grid (lesson 5's search): both are exact answers, so a
+# threshold tuned on other rows is very unlikely to pass for either.
+THRESHOLD_GRID = tuple(float(t) for t in np.round(np.linspace(0.01, 0.9, 90), 2))
 # What each figure is, said when a reported one is wrong.
 _DEFINITIONS = {
     "precision": "Precision is the share of flagged rows that really are positive: true "
@@ -39,6 +45,27 @@ _DEFINITIONS = {
 }
 _HOW = ("Predict probabilities, flag those at or above `threshold`, then compute each figure "
         "from the flags and the labels.")
+
+
+def as_text(value: float, decimals: int = 3) -> str:
+    """A probability written with enough decimals that it does not read as 0 or 1.
+
+    Args:
+        value: A number, usually between 0 and 1.
+        decimals: The fewest decimals to write.
+
+    Returns:
+        ``value`` with ``decimals`` decimals, or more when those would round a number strictly
+        between 0 and 1 to 0 or 1 (1e-9 reads ``0.000000001``, not ``0.000``).
+    """
+    number = float(value)
+    if not 0.0 < number < 1.0:
+        return f"{number:.{decimals}f}"
+    for places in range(decimals, 17):
+        text = f"{number:.{places}f}"
+        if 0.0 < float(text) < 1.0:
+            return text
+    return f"{number:.3g}"
 
 
 def threshold_problem(check: str, threshold: Any) -> CheckResult | None:
@@ -116,6 +143,16 @@ def _screened(check: str, model: Any, x: Any, y: Any, threshold: Any, positive: 
     return scores, is_positive, precision, recall
 
 
+def _ranks_the_other_class(scores: np.ndarray, is_positive: np.ndarray) -> bool:
+    # A model that scores the positives far below the negatives outputs the probability of the
+    # other class: no threshold turns it into a screen for this one.
+    if is_positive.all() or not is_positive.any():
+        return False
+    from sklearn.metrics import roc_auc_score
+
+    return float(roc_auc_score(is_positive, scores)) < 0.25
+
+
 def check_screen(model: Any, x: Any, y: Any, *, threshold: Any, min_recall: float,
                  min_precision: float, positive: int = 1) -> CheckResult:
     """Check that a screen finds enough positives without flagging too many negatives.
@@ -139,20 +176,30 @@ def check_screen(model: Any, x: Any, y: Any, *, threshold: Any, min_recall: floa
         return screened
     scores, is_positive, precision, recall = screened
     figures = {"recall": recall, "precision": precision}
-    shortfalls = []
-    if recall < min_recall:
-        shortfalls.append(f"it finds {recall:.1%} of the positives (label {positive}), below the "
-                          f"{min_recall:.0%} the screen must find: lower the threshold")
-    if precision < min_precision:
-        shortfalls.append(f"only {precision:.1%} of what it flags is positive, below "
-                          f"{min_precision:.0%}: a threshold this low flags almost everything; "
-                          "raise it, or train a model that separates the classes better")
-    if shortfalls:
-        return result.failed(check, f"At threshold {float(threshold):.3f} " + "; ".join(
-            shortfalls) + ".", metrics=figures)
-    return result.passed(check, f"At threshold {float(threshold):.3f} the screen finds "
-                                f"{recall:.1%} of the positives and {precision:.1%} of what it "
-                                "flags is positive.", metrics=figures)
+    at = f"At threshold {as_text(threshold)}"
+    found = (f"it finds {recall:.1%} of the positives (label {positive}) and {precision:.1%} of "
+             "what it flags is positive")
+    if recall >= min_recall and precision >= min_precision:
+        return result.passed(check, f"{at} {found}: both targets are met.", metrics=figures)
+    if _ranks_the_other_class(scores, is_positive):
+        return result.failed(check, (
+            f"{at} {found}. Your model scores the positives (label {positive}) lower than the "
+            "other rows: its output is the probability of the other class, so no threshold "
+            f"makes it a screen for label {positive}. Train it to output the probability of "
+            f"label {positive} (fit on (y == {positive}).astype(int)), then choose the "
+            "threshold again."), metrics=figures)
+    targets = f"the screen needs {min_recall:.0%} and {min_precision:.0%}"
+    if recall < min_recall and precision < min_precision:
+        advice = ("moving the threshold trades one for the other, so train a model that "
+                  "separates the classes better, then choose the threshold again on validation "
+                  "rows")
+    elif recall < min_recall:
+        advice = "lower the threshold so that it flags more rows"
+    else:
+        share = float(np.mean(scores >= float(threshold)))
+        advice = (f"it flags {share:.1%} of all rows: raise the threshold, or train a model "
+                  "that separates the classes better")
+    return result.failed(check, f"{at} {found}, but {targets}: {advice}.", metrics=figures)
 
 
 def rule_threshold(scores: np.ndarray, is_positive: np.ndarray, min_recall: float) -> float:
@@ -171,14 +218,77 @@ def rule_threshold(scores: np.ndarray, is_positive: np.ndarray, min_recall: floa
     return float(positives[max(needed, 1) - 1])
 
 
+def f_beta(flagged: np.ndarray, is_positive: np.ndarray, beta: float) -> float:
+    """The F-beta score of flags (beta > 1 weighs recall more than precision).
+
+    Args:
+        flagged: Which rows are flagged.
+        is_positive: Which rows are positive.
+        beta: How many times recall counts as much as precision.
+
+    Returns:
+        (1 + beta^2) TP / (beta^2 (TP + FN) + TP + FP), 0 when nothing is flagged or positive.
+    """
+    hits = float(np.sum(flagged & is_positive))
+    denominator = beta**2 * float(np.sum(is_positive)) + float(np.sum(flagged))
+    return (1 + beta**2) * hits / denominator if denominator else 0.0
+
+
+def best_f_beta_threshold(scores: np.ndarray, is_positive: np.ndarray,
+                          beta: float) -> tuple[float, float]:
+    """The threshold, among the scores themselves, with the best F-beta score.
+
+    Every distinct score is tried as a threshold (flagging the rows at or above it), so no
+    better threshold lies between two of them.
+
+    Args:
+        scores: Probabilities of the positive class.
+        is_positive: Which rows are positive.
+        beta: The F-beta weight.
+
+    Returns:
+        ``(threshold, F-beta)``; the highest such threshold when several tie.
+    """
+    order = np.argsort(-scores, kind="stable")
+    ranked, positives = scores[order], is_positive[order]
+    hits = np.cumsum(positives)
+    flagged = np.arange(1, len(ranked) + 1)
+    # Flagging from a score up flags every row with that score: keep the last of each run.
+    last = np.r_[ranked[1:] != ranked[:-1], True]
+    total = float(np.sum(positives))
+    scores_f = (1 + beta**2) * hits[last] / (beta**2 * total + flagged[last])
+    best = int(np.argmax(scores_f))
+    return float(ranked[last][best]), float(scores_f[best])
+
+
+def _validation_rows(check: str, x_val: Any, x_train: Any, y_train: Any,
+                     x_test: Any) -> tuple[np.ndarray, np.ndarray] | CheckResult:
+    """The learner's validation rows with labels from the training data, or why not."""
+    rows, labels, message = None, None, "Some of your validation rows are test rows."
+    try:
+        if not np.any(shared_rows(x_test, x_val)):
+            rows, labels, message = labels_of(x_val, np.asarray(x_train), np.asarray(y_train),
+                                              "x_val")
+    except Exception as exc:  # a malformed x_val: say what it is
+        message = f"`x_val` could not be read as rows: {short_error(exc)}."
+    if rows is None:
+        return result.failed(check, message + " A threshold tuned on the test split makes "
+                             "the test score an optimistic guess: cut the validation rows "
+                             "out of x_train, and tune on those alone.")
+    return rows, labels
+
+
 def check_threshold_choice(threshold: Any, model: Any, x_val: Any, x_train: Any, y_train: Any,
-                           x_test: Any, *, min_recall: float, positive: int = 1,
+                           x_test: Any, *, min_recall: float | None = None,
+                           beta: float | None = None, positive: int = 1,
                            scaler: Any = None) -> CheckResult:
     """Check that the threshold was chosen on validation rows cut from the training rows.
 
-    The rule: the highest threshold at which the model still flags ``min_recall`` of the
-    positive validation rows. The validation rows must all be training rows and none a test
-    row; their labels come from the training data, not from the learner.
+    The rule is one of two: with ``min_recall``, the highest threshold at which the model
+    still flags that share of the positive validation rows; with ``beta``, the threshold with
+    the best F-beta score on the validation rows, over every validation probability or over
+    the points of :data:`THRESHOLD_GRID`. The validation rows must all be training rows and
+    none a test row; their labels come from the training data, not from the learner.
 
     Args:
         threshold: The learner's threshold.
@@ -188,28 +298,27 @@ def check_threshold_choice(threshold: Any, model: Any, x_val: Any, x_train: Any,
         y_train: Their labels.
         x_test: The test rows they were given (the grader's copy).
         min_recall: The recall the rule keeps on the validation rows.
+        beta: The F-beta score the rule maximises (instead of ``min_recall``).
         positive: The label of the positive class.
         scaler: The learner's fitted scaler, applied to the rows before the model (or None).
 
     Returns:
         A :class:`~autograder.result.CheckResult` named ``check_threshold_choice``.
+
+    Raises:
+        ValueError: Unless exactly one of ``min_recall`` and ``beta`` is given.
     """
     check = "check_threshold_choice"
+    if (min_recall is None) == (beta is None):
+        raise ValueError("check_threshold_choice: give min_recall or beta, not both or neither.")
     with no_stderr():
         problem = _first_problem(not_a_model(check, model), threshold_problem(check, threshold))
         if problem is not None:
             return problem
-        rows, labels, message = None, None, "Some of your validation rows are test rows."
-        try:
-            if not np.any(shared_rows(x_test, x_val)):
-                rows, labels, message = labels_of(x_val, np.asarray(x_train),
-                                                  np.asarray(y_train), "x_val")
-        except Exception as exc:  # a malformed x_val: say what it is
-            message = f"`x_val` could not be read as rows: {short_error(exc)}."
-        if rows is None:
-            return result.failed(check, message + " A threshold tuned on the test split makes "
-                                 "the test score an optimistic guess: cut the validation rows "
-                                 "out of x_train, and tune on those alone.")
+        found = _validation_rows(check, x_val, x_train, y_train, x_test)
+        if isinstance(found, CheckResult):
+            return found
+        rows, labels = found
         try:
             scaled = rows if scaler is None else scaler.transform(rows)
             scores = positive_scores(model, scaled)
@@ -219,16 +328,41 @@ def check_threshold_choice(threshold: Any, model: Any, x_val: Any, x_train: Any,
     if not np.any(is_positive):
         return result.failed(check, f"Your validation rows hold no positive (label {positive}) "
                                     "example, so no threshold can be chosen on them.")
+    chosen, flagged = float(threshold), scores >= float(threshold)
+    if beta is not None:
+        expected, best = best_f_beta_threshold(scores, is_positive, beta)
+        bar = max(f_beta(scores >= cut, is_positive, beta) for cut in THRESHOLD_GRID)
+        # The learner's threshold is usually one of their own scores, which this process may
+        # compute a rounding error lower (float32): the row it came from still counts as flagged.
+        mine = max(f_beta(flagged, is_positive, beta),
+                   f_beta(scores >= chosen - _ROUNDING, is_positive, beta))
+        name = f"F{beta:g}"
+        on_grid = any(abs(chosen - cut) <= 1e-9 for cut in THRESHOLD_GRID)
+        if mine >= best - 1e-9 or abs(chosen - expected) <= 1e-4:
+            return result.passed(check, f"Your threshold {as_text(chosen, 4)} has the best "
+                                        f"{name} ({mine:.3f}) over every probability of your "
+                                        f"{len(rows)} validation rows.")
+        if on_grid and mine >= bar - 1e-9:
+            return result.passed(check, f"Your threshold {as_text(chosen, 4)} has the best "
+                                        f"{name} ({mine:.3f}) of lesson 5's thresholds on your "
+                                        f"{len(rows)} validation rows.")
+        return result.failed(check, (
+            f"On your validation rows your threshold {as_text(chosen, 4)} has an {name} of "
+            f"{mine:.3f}, but the best there is {best:.3f}, at threshold {as_text(expected, 4)} "
+            f"(and the best of lesson 5's thresholds 0.01, 0.02, ..., 0.90 reaches {bar:.3f}). "
+            f"Search every validation probability, or that grid, for the best {name} on x_val, "
+            "and never choose it on x_test."))
+    assert min_recall is not None
     expected = rule_threshold(scores, is_positive, min_recall)
-    flagged, wanted = scores >= float(threshold), scores >= expected
-    if np.array_equal(flagged, wanted) or abs(float(threshold) - expected) <= 1e-4:
-        return result.passed(check, f"Your threshold {float(threshold):.4f} is the one the rule "
+    if np.array_equal(flagged, scores >= expected) or abs(chosen - expected) <= 1e-4:
+        return result.passed(check, f"Your threshold {as_text(chosen, 4)} is the one the rule "
                                     f"picks on your {len(rows)} validation rows.")
     _, recall = _rates(flagged, is_positive)
-    return result.failed(check, f"On your validation rows your threshold {float(threshold):.4f} "
+    return result.failed(check, f"On your validation rows your threshold {as_text(chosen, 4)} "
                                 f"flags {recall:.1%} of the positives, but the rule picks "
-                                f"{expected:.4f}: the highest threshold that still flags "
-                                f"{min_recall:.0%} of them. Compute it on x_val, not x_test.")
+                                f"{as_text(expected, 4)}: the highest threshold that still "
+                                f"flags {min_recall:.0%} of them. Compute it on x_val, not "
+                                "x_test.")
 
 
 def check_figures(model: Any, x: Any, y: Any, *, threshold: Any, positive: int = 1,
@@ -261,6 +395,10 @@ def check_figures(model: Any, x: Any, y: Any, *, threshold: Any, positive: int =
     scores, is_positive, precision, recall = screened
     truth = {"precision": precision, "recall": recall,
              "pr_auc": float(average_precision_score(is_positive, scores))}
+    # A threshold equal to one of these rows' own scores flags that row in the learner's kernel,
+    # while this process may score it a float32 rounding lower: both readings are right.
+    also = dict(zip(("precision", "recall"), _rates(scores >= float(threshold) - _ROUNDING,
+                                                    is_positive), strict=True))
     right: dict[str, float] = {}
     problems = []
     for name, given in reported.items():
@@ -268,6 +406,8 @@ def check_figures(model: Any, x: Any, y: Any, *, threshold: Any, positive: int =
             problems.append(f"`{name}` is still the `...` placeholder.")
         elif not is_figure(given):
             problems.append(f"Your {name} must be a plain number, not {type(given).__name__}.")
+        elif name in also and abs(float(given) - also[name]) <= tolerance:
+            right[name] = also[name]
         elif abs(float(given) - truth[name]) > tolerance:
             problems.append(f"Your {name} is {float(given):.4f}, but computed from your model on "
                             f"these rows (positive label {positive}) it is {truth[name]:.4f}. "
