@@ -13,15 +13,13 @@ from __future__ import annotations
 
 import copy
 import importlib
-import os
 import re
-import subprocess
 import sys
 from pathlib import Path
 
 import nbformat
 import pytest
-from corpus import Case, feedback_text, reference_answers
+from corpus import Case, feedback_text, reference_answers, run_cli
 
 from autograder.choices import NAME_CELL_SOURCE, NAME_VARIABLE
 from autograder.course import CourseLayout
@@ -31,19 +29,6 @@ CORPUS = Path(__file__).resolve().parent / "corpus"
 ASSIGNMENTS = sorted(path.stem for path in CORPUS.glob("a*.py"))
 
 pytestmark = [pytest.mark.nbgrader, pytest.mark.slow, pytest.mark.xdist_group("corpus")]
-
-
-def _env() -> dict[str, str]:
-    # nbgrader runs `alembic` from PATH when it creates the gradebook: the venv's bin must be on it.
-    return {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
-            "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "3"}
-
-
-def _run(course: Path, *argv: str) -> str:
-    done = subprocess.run(argv, cwd=course, capture_output=True, text=True, env=_env(),
-                          timeout=1800, check=False)
-    assert done.returncode == 0, f"{argv[:3]} failed:\n{done.stdout[-3000:]}{done.stderr[-3000:]}"
-    return done.stdout + done.stderr
 
 
 def cases(assignment: str) -> list[Case]:
@@ -106,7 +91,7 @@ _GRADED: dict[str, tuple[CourseLayout, str]] = {}
 def course_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One built course for every assignment of the corpus."""
     root = tmp_path_factory.mktemp("corpus") / "course"
-    _run(root.parent, str(BIN / "autograder"), "build-course", str(root), "--skip-timing")
+    run_cli(root.parent, str(BIN / "autograder"), "build-course", str(root), "--skip-timing")
     return root
 
 
@@ -125,13 +110,13 @@ def graded(course_root: Path, assignment: str) -> tuple[CourseLayout, str]:
                               course_root / "gradebook.db",
                               {assignment: course_root / "source" / assignment /
                                f"{assignment}.ipynb"})
-        _run(course_root, str(BIN / "nbgrader"), "generate_assignment", assignment, "--force")
+        run_cli(course_root, str(BIN / "nbgrader"), "generate_assignment", assignment, "--force")
         reference = reference_answers(nbformat.read(layout.notebooks[assignment], as_version=4))
         for case in cases(assignment):
             plant(layout, assignment, case, reference)
-        output = _run(course_root, str(BIN / "autograder"), "grade", str(course_root),
+        output = run_cli(course_root, str(BIN / "autograder"), "grade", str(course_root),
                       assignment, "--workers", "2")
-        _run(course_root, str(BIN / "nbgrader"), "generate_feedback", assignment, "--force")
+        run_cli(course_root, str(BIN / "nbgrader"), "generate_feedback", assignment, "--force")
         _GRADED[assignment] = (layout, output)
     return _GRADED[assignment]
 

@@ -14,14 +14,12 @@ One course, one autograde run with the real nbgrader CLI, four learners:
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
 from pathlib import Path
 
 import nbformat
 import pytest
-from corpus import changed, feedback_text, reference_answers
+from corpus import changed, feedback_text, reference_answers, run_cli
 
 from autograder.choices import NAME_CELL_SOURCE, NAME_VARIABLE
 
@@ -39,18 +37,6 @@ get_ipython().events.register("pre_run_cell", lambda info: print("ECHO", info.ra
 HISTORY = "print('HISTORY', In)"
 
 pytestmark = [pytest.mark.nbgrader, pytest.mark.slow, pytest.mark.xdist_group("nbgrader-verify")]
-
-
-def _env() -> dict[str, str]:
-    return {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
-            "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "3"}
-
-
-def _run(cwd: Path, *argv: str) -> str:
-    done = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, env=_env(),
-                          timeout=1800, check=False)
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    return done.stdout + done.stderr
 
 
 def _plant(root: Path, student: str, answers: dict[str, str], *, last: str = "") -> None:
@@ -72,8 +58,8 @@ def _plant(root: Path, student: str, answers: dict[str, str], *, last: str = "")
 def course(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A course whose a1 submissions plain nbgrader autograded and gave feedback on."""
     root = tmp_path_factory.mktemp("plain") / "course"
-    _run(root.parent, str(BIN / "autograder"), "build-course", str(root), "--skip-timing")
-    _run(root, str(BIN / "nbgrader"), "generate_assignment", A1)
+    run_cli(root.parent, str(BIN / "autograder"), "build-course", str(root), "--skip-timing")
+    run_cli(root, str(BIN / "nbgrader"), "generate_assignment", A1)
     reference = reference_answers(nbformat.read(root / "source" / A1 / f"{A1}.ipynb",
                                                 as_version=4))
     first = "conv_output_shape-answer"
@@ -84,8 +70,8 @@ def course(tmp_path_factory: pytest.TempPathFactory) -> Path:
                            "flatten_units-answer": "flatten_units = 7"})
     _plant(root, "echo", {**reference, first: ECHO + reference[first]}, last=HISTORY)
     _plant(root, "wrong", {**reference, "dense_params-answer": wrong_params})
-    _run(root, str(BIN / "nbgrader"), "autograde", A1)
-    _run(root, str(BIN / "nbgrader"), "generate_feedback", A1)
+    run_cli(root, str(BIN / "nbgrader"), "autograde", A1)
+    run_cli(root, str(BIN / "nbgrader"), "generate_feedback", A1)
     return root
 
 

@@ -15,7 +15,10 @@ asserts:
 from __future__ import annotations
 
 import html
+import os
 import re
+import subprocess
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -99,3 +102,25 @@ def feedback_text(root: Path, assignment: str, student: str) -> str:
     text = re.sub(r"<script.*?</script>|<style.*?</style>", " ", page.read_text("utf-8"),
                   flags=re.S)
     return re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", " ", text)))
+
+
+BIN = Path(sys.executable).parent
+
+
+def run_cli(cwd: Path, *argv: str) -> str:
+    """Run a command line of the course's tools (``autograder``, ``nbgrader``) and require success.
+
+    Args:
+        cwd: Where it runs.
+        *argv: The command and its arguments.
+
+    Returns:
+        What it printed, stdout then stderr.
+    """
+    # nbgrader runs `alembic` from PATH when it creates the gradebook: the venv's bin must be on it.
+    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+           "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "3"}
+    done = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, env=env,
+                          timeout=1800, check=False)
+    assert done.returncode == 0, f"{argv[:3]} failed:\n{done.stdout[-3000:]}{done.stderr[-3000:]}"
+    return done.stdout + done.stderr
