@@ -1,9 +1,11 @@
 """How quickly does a quiz answer a click? Prints click-to-feedback times per question kind.
 
 Run with ``.venv/bin/python benchmarks/quiz_speed.py``. For every question of every bank file
-except fix-the-model ones, it sets a wrong and then the right answer in the question's widget,
-clicks Check and times until the feedback widget holds the verdict. This is the kernel's share of
-the delay a learner feels (the browser adds a few milliseconds of messaging). The target is at
+except fix-the-model ones, it sends the quiz widget the message its page sends on Check (first
+with a wrong, then with the right answer) and times until the state synced back to the page
+holds the verdict. This is the kernel's share of the delay a learner feels (the browser adds a
+few milliseconds of messaging; ``tests/test_quiz_accessibility.py`` prints the times measured
+in the page). The target is at
 most 50 ms per click; fix-the-model questions build a Keras model and are timed separately.
 
 Also printed: the time to load each quiz and to build its widgets. Nothing is asserted, because
@@ -30,26 +32,17 @@ TARGET_MS = 50.0
 def _answers(view: QuestionWidget) -> list[object]:
     """A wrong answer and the right one, as the control would hold them."""
     question = view.question  # as this learner sees it: choices in the learner's order
+    values = view.choice_values
     if isinstance(question, SingleChoice):
-        values = [value for _, value in view.answer.options]
         right = next(i for i, c in enumerate(question.choices) if c.correct)
         return [values[(right + 1) % len(values)], values[right]]
     if isinstance(question, MultipleSelect):
-        return [[], [i for i, c in enumerate(question.choices) if c.correct]]
+        return [[], [v for v, c in zip(values, question.choices, strict=True) if c.correct]]
     if isinstance(question, Numeric):
         return ["12345", str(question.answer)]
     if isinstance(question, OutputShape):
         return ["(None, 99999)", str(question.answer)]
     return ["something else", question.answer]  # predict-the-output
-
-
-def _set(view: QuestionWidget, value: object) -> None:
-    if isinstance(view.question, MultipleSelect):
-        chosen = set(value)  # type: ignore[arg-type]
-        for index, box in enumerate(view.boxes):
-            box.value = index in chosen
-    else:
-        view.answer.value = value
 
 
 def time_clicks(session: QuizSession) -> dict[str, list[float]]:
@@ -66,12 +59,14 @@ def time_clicks(session: QuizSession) -> dict[str, list[float]]:
     for view in widget.questions.values():
         if isinstance(view.question, FixModel):
             continue
+        qid = view.question.id
         for value in _answers(view):
-            _set(view, value)
+            checks = widget.root.state[qid]["checks"]
             start = time.perf_counter()
-            view.check_button.click()
+            widget.root.send_event("check", qid, value)
             times[view.question.kind.value].append((time.perf_counter() - start) * 1000)
-            assert view.feedback.value, "the click produced no feedback"
+            state = widget.root.state[qid]
+            assert state["checks"] == checks + 1 and state["feedback_html"], "no feedback"
         result = session.progress(view.question.id).result
         assert result is not None and result.passed, f"{view.question.id}: the right answer failed"
     return times
@@ -90,9 +85,8 @@ def time_fix_model(session: QuizSession) -> list[float]:
     widget = QuizWidget(session, session.quiz.ids)
     for view in widget.questions.values():
         if isinstance(view.question, FixModel) and view.question.check == "model":
-            view.answer.value = view.question.reference
             start = time.perf_counter()
-            view.check_button.click()
+            widget.root.send_event("check", view.question.id, view.question.reference)
             seconds.append(time.perf_counter() - start)
     return seconds
 

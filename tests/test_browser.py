@@ -5,6 +5,7 @@ own."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -70,32 +71,39 @@ def _wait_for_server(url: str, process: subprocess.Popen[bytes], timeout: float)
     raise TimeoutError(f"JupyterLab did not answer at {url} within {timeout:.0f} s")
 
 
-@pytest.fixture(scope="module")
-def lab(repo: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    """JupyterLab on a free port serving a folder with the built lesson 01; stopped at the end.
+def lab_settings(root: Path) -> None:
+    """Isolated JupyterLab user settings in ``root/.lab-settings`` for a test server.
 
-    Yields:
-        ``url`` of the notebook (with the token), ``api`` base URL, ``token`` and the served
-        folder ``root``.
+    Args:
+        root: The folder the server serves.
     """
-    root = tmp_path_factory.mktemp("lab")
-    source = repo / "lessons" / f"{STEM}.md"
-    if not source.is_file():
-        pytest.fail(f"The lesson source {source} is missing")
-    build([source], root)
-    # Isolated user settings: no news pop-up over the notebook, no reused workspace.
+    # No news pop-up over the notebook, no reused workspace.
     settings = root / ".lab-settings" / "@jupyterlab" / "apputils-extension"
-    settings.mkdir(parents=True)
+    settings.mkdir(parents=True, exist_ok=True)
     (settings / "notification.jupyterlab-settings").write_text(
         json.dumps({"fetchNews": "false", "checkForUpdates": False}), encoding="utf-8"
     )
     # Start the notebook's kernel without asking, as a learner who ticked "Always start the
     # preferred kernel" would.
     tracker = root / ".lab-settings" / "@jupyterlab" / "notebook-extension"
-    tracker.mkdir(parents=True)
+    tracker.mkdir(parents=True, exist_ok=True)
     (tracker / "tracker.jupyterlab-settings").write_text(
         json.dumps({"autoStartDefaultKernel": True}), encoding="utf-8"
     )
+
+
+@contextlib.contextmanager
+def serve_lab(root: Path, notebook: str) -> Iterator[dict[str, Any]]:
+    """JupyterLab on a free port serving ``root``; stopped, with its kernels, on exit.
+
+    Args:
+        root: The folder to serve (it gets its own settings, workspaces and runtime folders).
+        notebook: The notebook (relative to ``root``) whose URL is yielded.
+
+    Yields:
+        ``url`` of the notebook (with the token), ``api`` base URL, ``token`` and ``root``.
+    """
+    lab_settings(root)
     port, token = _free_port(), secrets.token_hex(16)
     env = {
         **os.environ,
@@ -123,7 +131,7 @@ def lab(repo: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[s
         base = f"http://127.0.0.1:{port}"
         _wait_for_server(f"{base}/api/status?token={token}", server, timeout=120)
         yield {
-            "url": f"{base}/lab/tree/{STEM}.ipynb?token={token}",
+            "url": f"{base}/lab/tree/{notebook}?token={token}",
             "api": base,
             "token": token,
             "root": root,
@@ -137,6 +145,23 @@ def lab(repo: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[s
             server.kill()
             server.wait(timeout=10)
         log.close()
+
+
+@pytest.fixture(scope="module")
+def lab(repo: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """JupyterLab serving a folder with the built lesson 01; stopped at the end.
+
+    Yields:
+        ``url`` of the notebook (with the token), ``api`` base URL, ``token`` and the served
+        folder ``root``.
+    """
+    root = tmp_path_factory.mktemp("lab")
+    source = repo / "lessons" / f"{STEM}.md"
+    if not source.is_file():
+        pytest.fail(f"The lesson source {source} is missing")
+    build([source], root)
+    with serve_lab(root, f"{STEM}.ipynb") as served:
+        yield served
 
 
 def _run_all_cells(page: Any) -> None:
@@ -222,20 +247,20 @@ def test_lesson_01_quiz_gives_feedback_in_a_real_browser(lab: dict[str, Any]) ->
             expect(page.locator(".jp-Notebook .jp-Cell").first).to_be_visible(timeout=60_000)
             _wait_for_stable_kernel(lab["api"], lab["token"])
             _run_until_visible(page, page.locator(".quiz"), timeout=400)
-            card = page.locator(f".quiz-q-{QUESTION}")
+            card = page.locator(f".kc-q-{QUESTION}")
             card.scroll_into_view_if_needed()
-            expect(card.locator("input[type=radio]")).to_have_count(len(question.choices))
+            expect(card.get_by_role("radio")).to_have_count(len(question.choices))
 
             def radio(text: str) -> Any:
                 # A radio's label is "B. text" with the letter this learner sees.
-                label = card.locator("label", has_text=text.replace("`", ""))
-                expect(label).to_have_count(1)
-                return label.locator("input[type=radio]")
+                found = card.get_by_role("radio", name=text.replace("`", ""))
+                expect(found).to_have_count(1)
+                return found
 
             radio(wrong.text).check()
             card.get_by_role("button", name="Check").click()
-            feedback = card.locator(".quiz-feedback")
-            expect(feedback).to_contain_text("Not yet.", timeout=15_000)
+            feedback = card.get_by_role("status")
+            expect(feedback).to_contain_text("Not yet:", timeout=15_000)
             expect(feedback).to_contain_text(wrong_words)
 
             # The right answer with the keyboard only: focus the choice, Space, then the
@@ -245,10 +270,10 @@ def test_lesson_01_quiz_gives_feedback_in_a_real_browser(lab: dict[str, Any]) ->
             expect(radio(right.text)).to_be_checked()
             card.get_by_role("button", name="Check").focus()
             page.keyboard.press("Enter")
-            expect(feedback).to_contain_text("Correct.", timeout=15_000)
+            expect(feedback).to_contain_text("Correct:", timeout=15_000)
             card.get_by_role("button", name="Hint").click()
             expect(card).to_contain_text("Hint 1 of")
-            expect(page.locator(".quiz-summary")).to_contain_text(
+            expect(page.locator(".kc-summary")).to_contain_text(
                 f"1 of {len(quiz.questions)} questions right"
             )
             card.screenshot(path=str(SCREENSHOT))

@@ -55,7 +55,7 @@ def _first(session: QuizSession, kind: type) -> str:
 
 def _option(view: QuestionWidget, right: bool) -> object:
     """The radio button value of the first right (or wrong) choice shown."""
-    values = [value for _, value in view.answer.options]
+    values = view.choice_values
     return next(v for v, c in zip(values, view.question.choices, strict=True) if c.correct is right)
 
 
@@ -73,82 +73,89 @@ def test_single_choice_wrong_then_right_shows_each_feedback(session: QuizSession
     wrong = next(c for c in question.choices if not c.correct)
     right = next(c for c in question.choices if c.correct)
 
-    view.answer.value = _option(view, right=False)
-    view.check_button.click()
-    shown = _text(view.feedback.value)
-    assert shown.startswith("✗ Not yet.")
+    view.set_value(_option(view, right=False))
+    view.check()
+    shown = _text(view.feedback)
+    assert shown.startswith("✗ Not yet:")
     assert _same_words(wrong.feedback, shown)
-    assert 'aria-live="polite"' in view.feedback.value
+    # What the page shows is the same, and the outcome names its border colour.
+    assert widget.root.state[qid]["feedback_html"] == view.feedback
+    assert widget.root.state[qid]["outcome"] == "failed"
 
-    view.answer.value = _option(view, right=True)
-    view.check_button.click()
-    shown = _text(view.feedback.value)
-    assert shown.startswith("✓ Correct.")
+    view.set_value(_option(view, right=True))
+    view.check()
+    shown = _text(view.feedback)
+    assert shown.startswith("✓ Correct:")
     assert _same_words(right.feedback, shown)
     total = len(session.quiz.questions)
-    assert f"1 of {total} questions right" in _text(widget.summary.value)
+    assert f"1 of {total} questions right" in _text(widget.summary)
+    assert widget.root.state[qid]["checks"] == 2  # the page announces every verdict
 
 
 def test_multiple_select_and_free_text_controls(session: QuizSession) -> None:
     widget = QuizWidget(session, session.quiz.ids)
     multi = session.shown.question(_first(session, MultipleSelect))
     view = widget.questions[multi.id]
-    for box, choice in zip(view.boxes, multi.choices, strict=True):
-        assert box.description.endswith(_plain(choice.text))
-        box.value = choice.correct
-    view.check_button.click()
-    assert _text(view.feedback.value).startswith("✓ Correct.")
+    for label, choice in zip(view.labels, multi.choices, strict=True):
+        assert label.endswith(choice.text)
+    right = [v for v, c in zip(view.choice_values, multi.choices, strict=True) if c.correct]
+    view.set_value(right)
+    view.check()
+    assert _text(view.feedback).startswith("✓ Correct:")
 
     shape = session.quiz.question(_first(session, OutputShape))
     view = widget.questions[shape.id]
-    view.answer.value = "none,3"
-    view.check_button.click()
-    assert _text(view.feedback.value).startswith("✓")
-    view.answer.value = "(10, 3)"
-    view.check_button.click()
-    assert "batch size" in _text(view.feedback.value)
+    view.set_value("none,3")
+    view.check()
+    assert _text(view.feedback).startswith("✓")
+    view.set_value("(10, 3)")
+    view.check()
+    assert "batch size" in _text(view.feedback)
 
     number = session.quiz.question(_first(session, Numeric))
     view = widget.questions[number.id]
-    view.answer.value = "many"
-    view.check_button.click()
-    assert _text(view.feedback.value).startswith("⚠ Could not check this answer.")
-    assert "is not a number" in _text(view.feedback.value)
+    view.set_value("many")
+    view.check()
+    assert _text(view.feedback).startswith("⚠ Could not check this answer:")
+    assert "is not a number" in _text(view.feedback)
 
 
 def test_empty_answer_is_not_attempted(session: QuizSession) -> None:
     widget = QuizWidget(session, session.quiz.ids)
     view = widget.questions[_first(session, Numeric)]
-    view.check_button.click()
-    assert _text(view.feedback.value).startswith("○ Not attempted.")
-    assert f"0 of {len(session.quiz.questions)} questions right" in _text(widget.summary.value)
+    view.check()
+    assert _text(view.feedback).startswith("○ Not attempted:")
+    assert f"0 of {len(session.quiz.questions)} questions right" in _text(widget.summary)
 
 
 def test_hint_button_climbs_the_ladder_then_stops(session: QuizSession) -> None:
     question = next(q for q in session.quiz.questions if len(q.hints) >= 2)
     view = QuizWidget(session, (question.id,)).questions[question.id]
-    assert view.hints.value == ""
-    view.hint_button.click()
-    assert f"Hint 1 of {len(question.hints)}" in _text(view.hints.value)
-    assert f"Hint 2 of {len(question.hints)}" not in _text(view.hints.value)
+    assert view.hints == "" and view.hint_label == "Hint"
+    view.hint()
+    assert f"Hint 1 of {len(question.hints)}" in _text(view.hints)
+    assert f"Hint 2 of {len(question.hints)}" not in _text(view.hints)
+    assert view.hint_label == f"Next hint (2 of {len(question.hints)})"
     for _ in question.hints[1:]:
-        view.hint_button.click()
-    shown = _text(view.hints.value)
+        view.hint()
+    shown = _text(view.hints)
     for number, hint in enumerate(question.hints, start=1):
         assert f"Hint {number} of {len(question.hints)}" in shown
         assert _plain(hint).split()[0] in shown
-    assert view.hint_button.disabled and view.hint_button.description == "No more hints"
+    assert view.state()["hints_done"] and view.hint_label == "No more hints"
+    view.hint()  # a press on the exhausted button climbs no further
+    assert session.progress(question.id).hints_shown == len(question.hints)
 
 
 def test_solution_button_reveals_and_hides(session: QuizSession) -> None:
     qid = _first(session, SingleChoice)
     view = QuizWidget(session, (qid,)).questions[qid]
-    view.solution_button.click()
-    assert "Solution" in _text(view.solution.value)
-    assert view.solution_button.description == "Hide solution"
+    view.toggle_solution()
+    assert "Solution" in _text(view.solution) and view.solution_open
+    assert view.solution_label == "Hide solution"
     assert session.progress(qid).solution_shown
-    view.solution_button.click()
-    assert view.solution.value == "" and view.solution_button.description == "Show solution"
+    view.toggle_solution()
+    assert not view.solution_open and view.solution_label == "Show solution"
 
 
 def test_progress_is_saved_beside_the_notebook_and_restored(session: QuizSession) -> None:
@@ -156,14 +163,11 @@ def test_progress_is_saved_beside_the_notebook_and_restored(session: QuizSession
     shape = session.quiz.question(_first(session, OutputShape))
     multi = session.quiz.question(_first(session, MultipleSelect))
     widget = QuizWidget(session, session.quiz.ids)
-    chosen = widget.questions[single.id].answer.options[1][1]
-    widget.questions[single.id].answer.value = chosen
-    widget.questions[single.id].check_button.click()
-    widget.questions[shape.id].answer.value = "(None, 7)"
-    widget.questions[shape.id].check_button.click()
-    widget.questions[shape.id].hint_button.click()
-    widget.questions[multi.id].boxes[0].value = True
-    widget.questions[multi.id].check_button.click()
+    chosen = widget.questions[single.id].choice_values[1]
+    widget.questions[single.id].check(chosen)
+    widget.questions[shape.id].check("(None, 7)")
+    widget.questions[shape.id].hint()
+    widget.questions[multi.id].check([widget.questions[multi.id].choice_values[0]])
 
     path = progress_file(STEM)
     assert path == Path.cwd() / f".{STEM}.quiz-progress.json"
@@ -180,14 +184,19 @@ def test_progress_is_saved_beside_the_notebook_and_restored(session: QuizSession
     again = load_quiz(STEM)  # a new kernel: everything comes back from the file
     assert again.seed == session.seed and again.shown == session.shown
     restored = QuizWidget(again, again.quiz.ids)
-    assert restored.questions[single.id].answer.value == chosen
-    assert restored.questions[single.id].answer.label == widget.questions[single.id].answer.label
-    assert restored.questions[shape.id].answer.value == "(None, 7)"
-    assert "Hint 1 of" in _text(restored.questions[shape.id].hints.value)
-    assert [b.value for b in restored.questions[multi.id].boxes][0] is True
-    before = _text(widget.questions[shape.id].feedback.value)
-    assert _text(restored.questions[shape.id].feedback.value) == before
-    assert _text(restored.summary.value) == _text(widget.summary.value)
+    assert restored.questions[single.id].value() == chosen
+    assert restored.questions[single.id].labels == widget.questions[single.id].labels
+    assert restored.questions[shape.id].value() == "(None, 7)"
+    assert "Hint 1 of" in _text(restored.questions[shape.id].hints)
+    assert restored.questions[multi.id].value() == [restored.questions[multi.id].choice_values[0]]
+    before = _text(widget.questions[shape.id].feedback)
+    assert _text(restored.questions[shape.id].feedback) == before
+    assert _text(restored.summary) == _text(widget.summary)
+    # The page is handed the same: answers to put back, the verdict, the hints shown.
+    page = restored.root.state
+    assert page[single.id]["value"] == chosen and page[shape.id]["value"] == "(None, 7)"
+    assert page[shape.id]["feedback_html"] == widget.questions[shape.id].feedback
+    assert len(page[shape.id]["hints_html"]) == 1
 
 
 def test_a_corrupt_progress_file_is_ignored_with_a_message(
@@ -199,7 +208,7 @@ def test_a_corrupt_progress_file_is_ignored_with_a_message(
     message = capsys.readouterr().out
     assert "could not be read" in message and "starts afresh" in message
     assert quiz.score().outcome is Outcome.NOT_ATTEMPTED
-    assert "could not be read" in _text(QuizWidget(quiz, quiz.quiz.ids).root.children[1].value)
+    assert "could not be read" in _text(QuizWidget(quiz, quiz.quiz.ids).notice)
     # The next check replaces the broken file with a valid one.
     quiz.check(quiz.quiz.ids[0], "A")
     assert json.loads(progress_file(STEM).read_text(encoding="utf-8"))["quiz"] == STEM
@@ -252,25 +261,73 @@ def test_quizzes_folder_can_be_overridden(tmp_path: Path, monkeypatch: pytest.Mo
 
 def test_every_control_is_labelled(session: QuizSession) -> None:
     widget = QuizWidget(session, session.quiz.ids)
-    for view in widget.questions.values():
-        controls = [view.check_button, view.hint_button, view.solution_button]
-        controls += view.boxes if isinstance(view.question, MultipleSelect) else [view.answer]
-        for control in controls:
-            assert control.description.strip(), control
-            assert control.tooltip and control.tooltip.strip(), control
+    spec = widget.root.spec
+    assert spec["title"] == session.quiz.title
+    total = len(session.quiz.questions)
+    for number, (view, shown) in enumerate(
+        zip(widget.questions.values(), spec["questions"], strict=True), start=1
+    ):
+        # The heading and prompt name the choices' group; each choice and field has a label.
+        assert shown["heading"] == f"Question {number} of {total}"
+        assert _text(shown["prompt_html"])
+        if isinstance(view.question, SingleChoice | MultipleSelect):
+            assert shown["kind"] == ("single" if isinstance(view.question, SingleChoice)
+                                     else "multiple")
+            labels = [_text(c["label_html"]) for c in shown["choices"]]
+            assert labels == [_plain(label) for label in view.labels]
+            assert [c["value"] for c in shown["choices"]] == view.choice_values
+        else:
+            assert shown["kind"] in ("text", "textarea", "code")
+            assert shown["input_label"].startswith("Your ")
+
+
+def test_the_front_end_declares_its_roles() -> None:
+    """The page's controls are native and carry the ARIA the quiz needs (checked in a real
+    browser by tests/test_quiz_accessibility.py)."""
+    from autograder.render import accessible
+
+    script = (accessible._STATIC / "quiz.js").read_text(encoding="utf-8")
+    for needed in ('"radiogroup"', '"fieldset"', '"checkbox"', '"aria-labelledby"',
+                   'role: "status"', '"aria-live": "polite"', '"aria-expanded"',
+                   '"aria-controls"', '"label"', "data-lm-suppress-shortcuts"):
+        assert needed in script, needed
+    style = (accessible._STATIC / "quiz.css").read_text(encoding="utf-8")
+    assert ":focus-visible" in style and "--jp-content-font-color1" in style
+
+
+def test_messages_from_the_page_are_handed_to_the_session(session: QuizSession) -> None:
+    widget = QuizWidget(session, session.quiz.ids)
+    qid = _first(session, SingleChoice)
+    view = widget.questions[qid]
+    widget.root.send_event("check", qid, _option(view, right=True))
+    assert session.progress(qid).result.passed
+    assert widget.root.state[qid]["outcome"] == "passed"
+    assert "1 of" in _text(widget.root.summary_html)
+    widget.root.send_event("hint", qid)
+    assert len(widget.root.state[qid]["hints_html"]) == 1
+    widget.root.send_event("solution", qid)
+    assert widget.root.state[qid]["solution_open"] and widget.root.state[qid]["solution_html"]
+    before = dict(widget.root.state)
+    # Malformed or unknown messages change nothing.
+    for content in ("check", {"event": "delete", "id": qid}, {"event": "check", "id": 3},
+                    {"event": "check", "id": "no-such-question", "value": "A"}):
+        widget.root._on_message(widget.root, content, [])
+    assert widget.root.state == before
+    # A choice the question does not have is read as no answer, never as a letter.
+    widget.root.send_event("check", qid, "not one of the choices")
+    assert session.progress(qid).result.outcome is Outcome.NOT_ATTEMPTED
 
 
 @pytest.mark.slow
 def test_fix_model_code_box_runs_the_model_check(session: QuizSession) -> None:
     question = session.quiz.question(_first(session, FixModel))
     view = QuizWidget(session, (question.id,)).questions[question.id]
-    assert view.answer.value == question.starter
-    view.check_button.click()
-    assert _text(view.feedback.value).startswith("✗ Not yet.")
-    assert "Flatten" in _text(view.feedback.value)
-    view.answer.value = question.reference
-    view.check_button.click()
-    assert _text(view.feedback.value).startswith("✓ Correct.")
+    assert view.value() == question.starter
+    view.check()
+    assert _text(view.feedback).startswith("✗ Not yet:")
+    assert "Flatten" in _text(view.feedback)
+    view.check(question.reference)
+    assert _text(view.feedback).startswith("✓ Correct:")
 
 
 # ---------------------------------------------------------------- each learner's own order
@@ -346,8 +403,9 @@ def test_a_saved_answer_follows_its_choice_not_its_letter(tmp_path: Path) -> Non
     moved = load_quiz(STEM, progress_dir=tmp_path, seed="x")
     view = QuizWidget(moved, (qid,)).questions[qid]
     right = next(c for c in moved.shown.question(qid).choices if c.correct)
-    assert view.answer.value == right.text
-    assert view.answer.label.startswith(f"{_shown_letter(moved, qid)}. ")
+    assert view.value() == right.text
+    shown_at = view.choice_values.index(view.value())
+    assert view.labels[shown_at].startswith(f"{_shown_letter(moved, qid)}. ")
 
 
 def test_a_version_1_progress_file_keeps_its_answers(tmp_path: Path) -> None:
@@ -368,7 +426,7 @@ def test_a_version_1_progress_file_keeps_its_answers(tmp_path: Path) -> None:
     assert session.progress(single.id).value == single.choices[1].text
     assert session.progress(multi.id).value == [multi.choices[0].text, multi.choices[2].text]
     view = QuizWidget(session, (multi.id,)).questions[multi.id]
-    ticked = {view.question.choices[i].text for i, box in enumerate(view.boxes) if box.value}
+    ticked = set(view.value())
     assert ticked == {multi.choices[0].text, multi.choices[2].text}
 
 

@@ -1,6 +1,7 @@
 """Renderers: turn quizzes and results into something a learner or grader sees.
 
-- :mod:`autograder.render.widgets`: ipywidgets controls for self-check quizzes in JupyterLab.
+- :mod:`autograder.render.widgets`: self-check quizzes in JupyterLab, shown through
+  :mod:`autograder.render.accessible` (native, labelled controls and live regions).
 - :mod:`autograder.render.text`: plain-text and Markdown rendering for terminals and notebooks
   without widgets.
 - :mod:`autograder.render.shuffle`: the order each learner sees a question's choices in, and

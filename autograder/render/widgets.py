@@ -1,26 +1,29 @@
-"""ipywidgets 8 rendering of a quiz: answer controls, Check, Hint, Solution and a score line.
+"""A quiz in JupyterLab: answer controls, Check, Hint, Solution and a score line.
 
-The widgets only lay out and forward: a click on Check hands the control's value to
+:class:`QuizWidget` holds one :class:`QuestionWidget` per question and shows them all through
+one :class:`autograder.render.accessible.QuizView` (its ``root``), whose front end draws native
+radio groups, check boxes, labelled text fields, disclosure buttons and live regions. The
+widgets only lay out and forward: Check hands the answer to
 :meth:`autograder.quiz.QuizSession.check` and shows the result. Choices appear in the learner's
-own order (:mod:`autograder.render.shuffle`); a choice control's value is the choice's text, so
-a saved answer comes back to the same choice whatever letter it is shown under. Choice, number,
-shape and predict-the-output checks are pure Python and answer in milliseconds; only
-fix-the-model questions build and inspect a Keras model on click.
+own order (:mod:`autograder.render.shuffle`); a choice's value is its text, so a saved answer
+comes back to the same choice whatever letter it is shown under. Choice, number, shape and
+predict-the-output checks are pure Python and answer in milliseconds; only fix-the-model
+questions build and inspect a Keras model on click.
 
-Every control has a visible ``description`` and a ``tooltip`` (the ``title`` a screen reader
-announces), native radio buttons, check boxes, text fields and buttons keep the quiz usable with
-the keyboard alone, and feedback areas are ARIA live regions so the verdict is read out.
+Everything a learner reads is also reachable from Python (``feedback``, ``hints``,
+``solution``, ``summary``), which is what the headless tests and the benchmark read.
 """
 
 from __future__ import annotations
 
 import html
+import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-import ipywidgets as widgets
 import mistune
 
+from autograder.render.accessible import QuizView
 from autograder.render.text import choice_label, code_block, question_body
 from autograder.result import CheckResult, Outcome
 from autograder.schema import (
@@ -39,6 +42,7 @@ if TYPE_CHECKING:  # pragma: no cover
 _markdown = mistune.create_markdown(escape=True, plugins=["table", "strikethrough"])
 
 # Plain symbols rather than emoji: they render in every font, including headless browsers'.
+# aria-hidden, because the word after them says the same to a screen reader.
 _ICONS = {
     Outcome.PASSED: "✓",
     Outcome.FAILED: "✗",
@@ -46,29 +50,26 @@ _ICONS = {
     Outcome.ERROR: "⚠",
 }
 
-# Scoped to the quiz's own classes; colours pass WCAG AA contrast on a white background.
-# What a learner reads above the message; "failed" is the grader's word, not a tutor's.
+# What a learner reads first, so the verdict never rests on colour; "failed" is the grader's
+# word, not a tutor's.
 _LABELS = {
-    Outcome.PASSED: "Correct.",
-    Outcome.FAILED: "Not yet.",
-    Outcome.NOT_ATTEMPTED: "Not attempted.",
-    Outcome.ERROR: "Could not check this answer.",
+    Outcome.PASSED: "Correct:",
+    Outcome.FAILED: "Not yet:",
+    Outcome.NOT_ATTEMPTED: "Not attempted:",
+    Outcome.ERROR: "Could not check this answer:",
 }
-
-_STYLE = """<style>
-.quiz-question { border-left: 4px solid #4a6fa5; padding: 4px 12px; margin: 12px 0; }
-.quiz-question pre { background: #f6f8fa; padding: 6px; }
-.quiz-feedback .quiz-passed { color: #1b5e20; }
-.quiz-feedback .quiz-failed { color: #8b1a1a; }
-.quiz-feedback .quiz-error { color: #7a4a00; }
-.quiz-code textarea { font-family: monospace; font-size: 13px; }
-.quiz-summary { font-weight: bold; }
-</style>"""
 
 _PLACEHOLDERS = {
     Numeric: "a number, e.g. 0.25",
     OutputShape: "a shape, e.g. (None, 4)",
     PredictOutput: "what the code prints",
+}
+
+_INPUT_LABELS = {
+    Numeric: "Your answer (a number)",
+    OutputShape: "Your answer (a shape)",
+    PredictOutput: "Your answer (what the code prints)",
+    FixModel: "Your model code (it must define model)",
 }
 
 
@@ -84,6 +85,20 @@ def markdown_html(text: str) -> str:
     return str(_markdown(text))
 
 
+def inline_html(text: str) -> str:
+    """One line of Markdown as inline HTML (no surrounding paragraph), for a choice's label.
+
+    Args:
+        text: Markdown, such as ``"B. `softmax` per class"``.
+
+    Returns:
+        HTML.
+    """
+    rendered = markdown_html(text).strip()
+    match = re.fullmatch(r"<p>(.*)</p>", rendered, flags=re.DOTALL)
+    return match.group(1) if match else rendered
+
+
 def result_html(result: CheckResult | None) -> str:
     """A result as an HTML block for a feedback area (empty when there is none).
 
@@ -91,203 +106,252 @@ def result_html(result: CheckResult | None) -> str:
         result: A check result, or None.
 
     Returns:
-        HTML.
+        HTML that starts with an icon and the verdict in words.
     """
     if result is None:
         return ""
-    outcome = result.outcome.value.replace(" ", "-")
+    outcome = result.outcome
     message = result.message.removeprefix("Correct. ")
-    body = markdown_html(f"{_ICONS[result.outcome]} **{_LABELS[result.outcome]}** {message}")
+    icon = f'<span class="kc-icon" aria-hidden="true">{_ICONS[outcome]}</span>'
+    body = markdown_html(f"**{_LABELS[outcome]}** {message}")
+    body = body.replace("<p>", f"<p>{icon} ", 1)
     if result.details:
         body += "<ul>" + "".join(f"<li>{markdown_html(d)}</li>" for d in result.details) + "</ul>"
-    return f'<div class="quiz-{outcome}">{body}</div>'
+    return body
 
 
-def _live_region(inner: str) -> str:
-    return f'<div role="status" aria-live="polite">{inner}</div>'
+def outcome_class(result: CheckResult | None) -> str:
+    """The CSS name of a result's outcome (``passed``, ``failed``, ``not-attempted``, ``error``).
+
+    Args:
+        result: A check result, or None.
+
+    Returns:
+        The name, or "" when there is no result.
+    """
+    return "" if result is None else result.outcome.value.replace(" ", "-")
 
 
 class QuestionWidget:
-    """The controls for one question.
+    """One question's part of the quiz: what it shows and what its buttons do.
 
     Attributes:
         question: The question as this learner sees it (choices in the learner's order).
-        answer: The answer control (RadioButtons, a box of Checkbox, Text or Textarea).
-        boxes: For a multiple select, one Checkbox per choice, in the order shown.
-        check_button, hint_button, solution_button: The three actions.
-        feedback: HTML area for the verdict.
-        hints: HTML area for the hints shown so far.
-        solution: HTML area for the worked solution (empty until revealed).
-        root: The whole question as one displayable box.
+        number: Its 1-based position in the quiz.
+        choice_values: For a choice question, the value of each choice shown (its text as
+            defined), in the order shown.
+        labels: For a choice question, the label of each choice shown (``"B. text"``).
+        feedback: HTML of the verdict ("" until checked).
+        solution: HTML of the worked solution ("" until revealed).
+        solution_open: Whether the solution is shown.
 
     Args:
         session: The quiz session that checks answers and keeps progress.
         question: The question to show, as in :attr:`autograder.quiz.QuizSession.shown`.
         number: Its 1-based position in the quiz.
-        on_result: Called after every check, to refresh the score line.
+        on_change: Called after every action, with the question's id, to refresh the view.
     """
 
     def __init__(
-        self, session: QuizSession, question: Question, number: int, on_result: Callable[[], None]
+        self,
+        session: QuizSession,
+        question: Question,
+        number: int,
+        on_change: Callable[[str], None],
     ):
         self.session = session
         self.question = question
-        self._on_result = on_result
+        self.number = number
+        self._on_change = on_change
         order = session.choice_order(question.id)
         # The defined text of the choice at each shown position: what a choice control holds.
-        self._choice_ids = order.identity(list(order.order)) if order is not None else []
-        total = len(session.quiz.questions)
-        label = f"question {number}"
-        heading = f"<h4>Question {number} of {total}</h4>"
-        body = question_body(question, with_choices=False)
-        self.prompt = widgets.HTML(heading + markdown_html(body))
-        self.answer = self._answer_control(label)
-        self.check_button = widgets.Button(
-            description="Check",
-            tooltip=f"Check your answer to {label}",
-            button_style="primary",
-            icon="check",
+        self.choice_values: list[str] = (
+            order.identity(list(order.order)) if order is not None else []
         )
-        self.hint_button = widgets.Button(description="Hint", tooltip=f"Show a hint for {label}")
-        self.solution_button = widgets.Button(
-            description="Show solution", tooltip=f"Show the worked solution of {label}"
-        )
-        self.feedback = widgets.HTML(_live_region(""))
-        self.feedback.add_class("quiz-feedback")
-        self.hints = widgets.HTML("")
-        self.solution = widgets.HTML("")
-        self.check_button.on_click(self._check)
-        self.hint_button.on_click(self._hint)
-        self.solution_button.on_click(self._toggle_solution)
-        buttons = widgets.HBox([self.check_button, self.hint_button, self.solution_button])
-        self.root = widgets.VBox(
-            [self.prompt, self.answer, buttons, self.feedback, self.hints, self.solution]
-        )
-        self.root.add_class("quiz-question")
-        self.root.add_class(f"quiz-q-{question.id}")  # a stable handle for styling and tests
+        choices = question.choices if isinstance(question, SingleChoice | MultipleSelect) else ()
+        self.labels = [choice_label(i, c.text) for i, c in enumerate(choices)]
+        self._value: Any = question.starter if isinstance(question, FixModel) else None
+        self.feedback = ""
+        self.outcome = ""
+        self.checks = 0
+        self.busy = False
+        self.solution = ""
+        self.solution_open = False
         self._restore()
 
-    # ------------------------------------------------------------ controls
+    # ------------------------------------------------------------ what is shown
 
-    def _answer_control(self, label: str) -> widgets.Widget:
+    def spec(self) -> dict[str, Any]:
+        """The question for the front end, rendered once.
+
+        Returns:
+            A JSON-ready mapping (see :attr:`QuizView.spec`).
+        """
         question = self.question
-        layout = widgets.Layout(width="auto")
-        if isinstance(question, SingleChoice):
-            return widgets.RadioButtons(
-                options=[
-                    (_plain(choice_label(i, c.text)), self._choice_ids[i])
-                    for i, c in enumerate(question.choices)
-                ],
-                value=None,
-                description="Answer",
-                tooltip=f"Choose one answer to {label}",
-                layout=layout,
-            )
-        if isinstance(question, MultipleSelect):
-            self.boxes = [
-                widgets.Checkbox(
-                    value=False,
-                    description=_plain(choice_label(i, c.text)),
-                    tooltip=f"Tick if this option is right ({label})",
-                    indent=False,
-                    layout=layout,
-                )
-                for i, c in enumerate(question.choices)
+        total = len(self.session.quiz.questions)
+        spec: dict[str, Any] = {
+            "id": question.id,
+            "number": self.number,
+            "heading": f"Question {self.number} of {total}",
+            "prompt_html": markdown_html(question_body(question, with_choices=False)),
+        }
+        if isinstance(question, SingleChoice | MultipleSelect):
+            spec["kind"] = "single" if isinstance(question, SingleChoice) else "multiple"
+            spec["choices"] = [
+                {"value": value, "label_html": inline_html(label)}
+                for value, label in zip(self.choice_values, self.labels, strict=True)
             ]
-            box = widgets.VBox(self.boxes)
-            return box
+            return spec
+        spec["input_label"] = _INPUT_LABELS[type(question)]
         if isinstance(question, FixModel):
             lines = question.starter.count("\n") + 2
-            area = widgets.Textarea(
-                value=question.starter,
-                description="Code",
-                tooltip=f"Edit the model code for {label}",
-                rows=min(max(lines, 4), 24),
-                layout=widgets.Layout(width="95%"),
+            spec.update(kind="code", rows=min(max(lines, 4), 24), starter=question.starter)
+        else:
+            multiline = isinstance(question, PredictOutput) and "\n" in question.answer
+            spec.update(
+                kind="textarea" if multiline else "text",
+                rows=question.answer.count("\n") + 2 if multiline else None,
+                placeholder=_PLACEHOLDERS[type(question)],
             )
-            area.add_class("quiz-code")
-            return area
-        multiline = isinstance(question, PredictOutput) and "\n" in question.answer
-        control = widgets.Textarea if multiline else widgets.Text
-        return control(
-            value="",
-            placeholder=_PLACEHOLDERS[type(question)],
-            description="Answer",
-            tooltip=f"Type your answer to {label}",
-            layout=widgets.Layout(width="60%"),
-        )
+        return spec
+
+    def state(self) -> dict[str, Any]:
+        """What the front end shows now.
+
+        Returns:
+            A JSON-ready mapping (see :attr:`QuizView.state`).
+        """
+        shown, total = self.hints_shown, len(self.question.hints)
+        if shown >= total:
+            hint_label = "No more hints"
+        elif shown:
+            hint_label = f"Next hint ({shown + 1} of {total})"
+        else:
+            hint_label = "Hint"
+        value = self._value
+        return {
+            "value": value if isinstance(value, str | list) else None,
+            "feedback_html": self.feedback,
+            "outcome": self.outcome,
+            "checks": self.checks,
+            "busy": self.busy,
+            "hints_html": self.hint_rungs(),
+            "hint_label": hint_label,
+            "hints_done": shown >= total,
+            "solution_html": self.solution,
+            "solution_open": self.solution_open,
+        }
+
+    @property
+    def hints_shown(self) -> int:
+        """How far up the hint ladder the learner has climbed."""
+        return self.session.progress(self.question.id).hints_shown
+
+    def hint_rungs(self) -> list[str]:
+        """The hints shown so far, each as HTML.
+
+        Returns:
+            One HTML block per rung, first to last.
+        """
+        qid = self.question.id
+        return [
+            markdown_html(self.session.hint_text(qid, n)) for n in range(1, self.hints_shown + 1)
+        ]
+
+    @property
+    def hints(self) -> str:
+        """All hints shown so far, as one HTML block."""
+        return "".join(self.hint_rungs())
+
+    @property
+    def hint_label(self) -> str:
+        """The Hint button's label."""
+        return str(self.state()["hint_label"])
+
+    @property
+    def solution_label(self) -> str:
+        """The solution button's label."""
+        return "Hide solution" if self.solution_open else "Show solution"
+
+    # ------------------------------------------------------------ the answer
 
     def value(self) -> Any:
-        """The answer currently entered in the control.
+        """The answer currently entered in the controls.
 
         Returns:
             The chosen choice's text, the ticked choices' texts, or the typed text.
         """
         if isinstance(self.question, MultipleSelect):
-            return [self._choice_ids[i] for i, box in enumerate(self.boxes) if box.value]
-        return self.answer.value
+            return list(self._value) if isinstance(self._value, list) else []
+        return self._value
 
     def set_value(self, value: Any) -> None:
-        """Put a saved answer back into the control (ignored when it does not fit).
+        """Put an answer into the controls (a choice that does not fit leaves them blank).
 
         Args:
-            value: A value as saved by the quiz session (choices by their text).
+            value: A choice's text, a list of them for a multiple select, or typed text.
         """
         question = self.question
         if isinstance(question, SingleChoice):
             # A choice no longer in the question (the quiz was edited) starts blank.
-            self.answer.value = value if value in self._choice_ids else None
+            self._value = value if value in self.choice_values else None
         elif isinstance(question, MultipleSelect):
-            chosen = set(value) if isinstance(value, list) else set()
-            for choice_id, box in zip(self._choice_ids, self.boxes, strict=True):
-                box.value = choice_id in chosen
+            chosen = set(value) if isinstance(value, list | tuple | set) else set()
+            self._value = [v for v in self.choice_values if v in chosen]
         elif isinstance(value, str):
-            self.answer.value = value
+            self._value = value
+        elif value is None:
+            self._value = None
 
     # ------------------------------------------------------------ actions
 
-    def _check(self, _button: widgets.Button | None = None) -> None:
+    def check(self, value: Any = ...) -> CheckResult:
+        """Check the answer in the controls (or ``value``, as the front end sends it).
+
+        Args:
+            value: The answer to put in the controls first; the current one when omitted.
+
+        Returns:
+            The session's verdict.
+        """
+        if value is not ...:
+            self.set_value(value)
         if isinstance(self.question, FixModel):
             # Building a model takes a moment; say so before the kernel is busy.
-            self.feedback.value = _live_region("Checking your model…")
+            self.busy, self.feedback, self.outcome = True, "<p>Checking your model…</p>", ""
+            self._on_change(self.question.id)
         result = self.session.check(self.question.id, self.value())
-        self.feedback.value = _live_region(result_html(result))
-        self._on_result()
+        self.busy = False
+        self.feedback, self.outcome = result_html(result), outcome_class(result)
+        self.checks += 1
+        self._on_change(self.question.id)
+        return result
 
-    def _hint(self, _button: widgets.Button | None = None) -> None:
-        self.session.hint(self.question.id)
-        self._show_hints()
+    def hint(self) -> None:
+        """Show the next rung of the hint ladder (nothing more once all are shown)."""
+        if self.hints_shown < len(self.question.hints):
+            self.session.hint(self.question.id)
+        self._on_change(self.question.id)
 
-    def _show_hints(self) -> None:
-        shown = self.session.progress(self.question.id).hints_shown
-        total = len(self.question.hints)
-        rungs = [self.session.hint_text(self.question.id, n) for n in range(1, shown + 1)]
-        self.hints.value = _live_region("".join(markdown_html(r) for r in rungs))
-        if shown >= total:
-            self.hint_button.description = "No more hints"
-            self.hint_button.disabled = True
-        elif shown:
-            self.hint_button.description = f"Next hint ({shown + 1} of {total})"
-
-    def _toggle_solution(self, _button: widgets.Button | None = None) -> None:
-        if self.solution.value:
-            self.solution.value = ""
-            self.solution_button.description = "Show solution"
-            return
-        text = self.session.solution(self.question.id)
-        if isinstance(self.question, FixModel):
-            text = f"{text}\n\n{code_block(self.question.reference)}"
-        self.solution.value = "<h5>Solution</h5>" + markdown_html(text)
-        self.solution_button.description = "Hide solution"
+    def toggle_solution(self) -> None:
+        """Reveal the worked solution, or hide it again."""
+        if self.solution_open:
+            self.solution_open = False
+        else:
+            text = str(self.session.solution(self.question.id))
+            if isinstance(self.question, FixModel):
+                text = f"{text}\n\n{code_block(self.question.reference)}"
+            self.solution = "<h5>Solution</h5>" + markdown_html(text)
+            self.solution_open = True
+        self._on_change(self.question.id)
 
     def _restore(self) -> None:
         progress = self.session.progress(self.question.id)
         if progress.value is not None:
             self.set_value(progress.value)
         if progress.result is not None:
-            self.feedback.value = _live_region(result_html(progress.result))
-        if progress.hints_shown:
-            self._show_hints()
+            self.feedback = result_html(progress.result)
+            self.outcome = outcome_class(progress.result)
 
 
 class QuizWidget:
@@ -295,8 +359,7 @@ class QuizWidget:
 
     Attributes:
         questions: The :class:`QuestionWidget` of each question shown, by id.
-        summary: HTML area with the score so far.
-        root: Everything, as one displayable box.
+        root: The displayable :class:`~autograder.render.accessible.QuizView`.
 
     Args:
         session: The quiz session.
@@ -307,26 +370,55 @@ class QuizWidget:
         self.session = session
         numbers = {q.id: n for n, q in enumerate(session.shown.questions, start=1)}
         self.questions = {
-            qid: QuestionWidget(
-                session, session.shown.question(qid), numbers[qid], self.update_summary
-            )
+            qid: QuestionWidget(session, session.shown.question(qid), numbers[qid], self._changed)
             for qid in ids
         }
-        self.summary = widgets.HTML("")
-        self.summary.add_class("quiz-summary")
-        header = widgets.HTML(_STYLE + f"<h3>{html.escape(session.quiz.title)}</h3>")
-        notice = [widgets.HTML(markdown_html(session.notice))] if session.notice else []
-        self.root = widgets.VBox(
-            [header, *notice, *(w.root for w in self.questions.values()), self.summary]
+        spec = {
+            "title": session.quiz.title,
+            "notice_html": markdown_html(session.notice) if session.notice else "",
+            "questions": [view.spec() for view in self.questions.values()],
+        }
+        self.root = QuizView(
+            self._on_event,
+            spec=spec,
+            state={qid: view.state() for qid, view in self.questions.items()},
+            summary_html=self._summary_html(),
         )
-        self.root.add_class("quiz")
-        self.update_summary()
+
+    @property
+    def summary(self) -> str:
+        """The score line as HTML."""
+        return str(self.root.summary_html)
+
+    @property
+    def notice(self) -> str:
+        """The progress file's notice as HTML ("" when there is none)."""
+        return str(self.root.spec.get("notice_html", ""))
+
+    @property
+    def title(self) -> str:
+        """The quiz's title (escaped for HTML)."""
+        return html.escape(self.session.quiz.title)
 
     def update_summary(self) -> None:
         """Refresh the score line from the session."""
-        self.summary.value = _live_region(markdown_html(self.session.score().message))
+        self.root.summary_html = self._summary_html()
 
+    def _summary_html(self) -> str:
+        return markdown_html(self.session.score().message)
 
-def _plain(text: str) -> str:
-    # Radio and checkbox labels are plain text; backticks would show literally.
-    return text.replace("`", "")
+    def _changed(self, qid: str) -> None:
+        # A new dict, so that traitlets sees the change and syncs it to the page.
+        self.root.state = {**self.root.state, qid: self.questions[qid].state()}
+        self.update_summary()
+
+    def _on_event(self, event: str, qid: str, value: Any) -> None:
+        view = self.questions.get(qid)
+        if view is None:
+            return
+        if event == "check":
+            view.check(value)
+        elif event == "hint":
+            view.hint()
+        else:
+            view.toggle_solution()
