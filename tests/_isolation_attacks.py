@@ -153,8 +153,13 @@ output_shape = (None, 3)
 """
 
 
-def fill(source: str, grader_key: str, hold: int = 45, seek: int = 60) -> str:
-    """An attack's source with the grader's key name and its timings filled in."""
+def fill(source: str, grader_key: str, hold: int = 60, seek: int = 100) -> str:
+    """An attack's source with the grader's key name and its timings filled in.
+
+    The holder holds for ``hold`` seconds; the seeker looks for ``seek``, longer, so the two
+    overlap even when their workers start far apart, and the holder's worker is the first free
+    for the submission after it.
+    """
     return (source.replace("@GRADER_KEY@", grader_key).replace("@HOLD@", str(hold))
             .replace("@SEEK@", str(seek)))
 
