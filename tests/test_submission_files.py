@@ -100,3 +100,14 @@ def test_the_stage_copy_never_follows_a_file_swapped_for_a_link(
     staging.copy_submission(folder, tmp_path / "work")
     assert not (tmp_path / "work" / "a1.ipynb").exists()
     assert (tmp_path / "work" / "data" / "rows.csv").read_text() == "1,2\n"
+
+
+def test_a_device_is_named(tmp_path: Path) -> None:
+    import stat
+
+    folder = _folder(tmp_path)
+    try:
+        os.mknod(folder / "null", stat.S_IFCHR | 0o600, os.makedev(1, 3))
+    except PermissionError:
+        pytest.skip("this account cannot make device files")
+    assert submission.problems(folder) == ["a1/null is a device"]
