@@ -479,3 +479,19 @@ def test_the_text_view_lists_the_learners_order(
     right = next(c for c in session.shown.question(qid).choices if c.correct)
     assert f"- {_shown_letter(session, qid)}. {right.text}" in printed
     assert "as shown here" in printed
+
+
+def test_a_check_that_raises_leaves_no_busy_message(
+    session: QuizSession, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    question = session.quiz.question(_first(session, FixModel))
+    widget = QuizWidget(session, (question.id,))
+
+    def broken(*_args: object) -> None:
+        raise RuntimeError("the kernel ran out of memory")
+
+    monkeypatch.setattr(session, "check", broken)
+    with pytest.raises(RuntimeError):
+        widget.root.send_event("check", question.id, question.reference)
+    state = widget.root.state[question.id]
+    assert not state["busy"] and "Checking" not in state["feedback_html"]

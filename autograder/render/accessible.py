@@ -20,16 +20,98 @@ session, which judges, and sends back the new ``state``.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import anywidget
+import mistune
 import traitlets
+
+from autograder.result import CheckResult, Outcome
 
 _STATIC = Path(__file__).resolve().parent / "static"
 
 Handler = Callable[[str, str, Any], None]
+
+_markdown = mistune.create_markdown(escape=True, plugins=["table", "strikethrough"])
+
+# Plain symbols rather than emoji: they render in every font, including headless browsers'.
+# aria-hidden, because the word after them says the same to a screen reader.
+_ICONS = {
+    Outcome.PASSED: "✓",
+    Outcome.FAILED: "✗",
+    Outcome.NOT_ATTEMPTED: "○",
+    Outcome.ERROR: "⚠",
+}
+
+# What a learner reads first, so the verdict never rests on colour; "failed" is the grader's
+# word, not a tutor's.
+_LABELS = {
+    Outcome.PASSED: "Correct:",
+    Outcome.FAILED: "Not yet:",
+    Outcome.NOT_ATTEMPTED: "Not attempted:",
+    Outcome.ERROR: "Could not check this answer:",
+}
+
+def markdown_html(text: str) -> str:
+    """Markdown to HTML, with raw HTML in the text escaped.
+
+    Args:
+        text: Markdown.
+
+    Returns:
+        HTML.
+    """
+    return str(_markdown(text))
+
+
+def inline_html(text: str) -> str:
+    """One line of Markdown as inline HTML (no surrounding paragraph), for a choice's label.
+
+    Args:
+        text: Markdown, such as ``"B. `softmax` per class"``.
+
+    Returns:
+        HTML.
+    """
+    rendered = markdown_html(text).strip()
+    match = re.fullmatch(r"<p>(.*)</p>", rendered, flags=re.DOTALL)
+    return match.group(1) if match else rendered
+
+
+def result_html(result: CheckResult | None) -> str:
+    """A result as an HTML block for a feedback area (empty when there is none).
+
+    Args:
+        result: A check result, or None.
+
+    Returns:
+        HTML that starts with an icon and the verdict in words.
+    """
+    if result is None:
+        return ""
+    outcome = result.outcome
+    message = result.message.removeprefix("Correct. ")
+    icon = f'<span class="kc-icon" aria-hidden="true">{_ICONS[outcome]}</span>'
+    body = markdown_html(f"**{_LABELS[outcome]}** {message}")
+    body = body.replace("<p>", f"<p>{icon} ", 1)
+    if result.details:
+        body += "<ul>" + "".join(f"<li>{markdown_html(d)}</li>" for d in result.details) + "</ul>"
+    return body
+
+
+def outcome_class(result: CheckResult | None) -> str:
+    """The CSS name of a result's outcome (``passed``, ``failed``, ``not-attempted``, ``error``).
+
+    Args:
+        result: A check result, or None.
+
+    Returns:
+        The name, or "" when there is no result.
+    """
+    return "" if result is None else result.outcome.value.replace(" ", "-")
 
 
 class QuizView(anywidget.AnyWidget):
