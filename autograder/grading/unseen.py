@@ -50,13 +50,13 @@ def unseen_gap(spec: Any, unseen: Any, resolve: Callable[[Any], Any],
         args = [resolve(own(value)) for value in spec.args]
         kwargs = {key: resolve(own(value)) for key, value in spec.kwargs.items()}
         mine = registered(spec.check)(*args, **kwargs)
+        shared = [name for name in unseen.metrics if name in mine.metrics]
+        name = "accuracy" if "accuracy" in shared else (shared[0] if shared else None)
+        if name is None:
+            return ""
+        held, split = float(unseen.metrics[name]), float(mine.metrics[name])
     except Exception:  # noqa: BLE001 - no comparison is no flag; the score stands as verified
         return ""
-    shared = [name for name in unseen.metrics if name in mine.metrics]
-    name = "accuracy" if "accuracy" in shared else (shared[0] if shared else None)
-    if name is None:
-        return ""
-    held, split = float(unseen.metrics[name]), float(mine.metrics[name])
     if not held - split > UNSEEN_GAP:
         return ""
     return (f"{name} {held:.3f} on the grader-only rows but {split:.3f} on the learner's own "

@@ -426,11 +426,12 @@ def _verify_checks(task: Task, exports: Exports) -> Verdict:
             result = check(*args, **kwargs)
             fraction = max(0.0, min(1.0, float(result.fraction)))
             outcome, message = result.outcome, str(result)
-            flags.append(unseen_gap(spec, result, lambda value: _resolve(value, exports),
-                                    _registered_check))
         except Exception as exc:  # noqa: BLE001 - a broken model must not stop the batch
             fraction, outcome = 0.0, Outcome.ERROR
             message = f"{spec.check} could not run: {type(exc).__name__}: {str(exc)[:200]}"
+        else:
+            flags.append(unseen_gap(spec, result, lambda value: _resolve(value, exports),
+                                    _registered_check))
         fractions.append(fraction)
         messages.append(message)
         if outcome is not Outcome.PASSED and worst is Outcome.PASSED:
