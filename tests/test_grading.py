@@ -138,7 +138,7 @@ def _tiny_model(*layers: object) -> object:
     return model
 
 
-def test_model_export_is_loaded_safely_and_checked(exports: Path) -> None:
+def test_model_export_is_loaded_safely_or_evaluated_apart_and_checked(exports: Path) -> None:
     import keras
 
     export.model("net", _tiny_model())
@@ -149,7 +149,9 @@ def test_model_export_is_loaded_safely_and_checked(exports: Path) -> None:
                            checks_task("nb", "l", "lam", 2, [lam])))
     verdicts = {v.grade_id: v for v in verify_submission(tasks, exports)}
     assert verdicts["m"].score == 2.0, verdicts["m"].message
-    assert verdicts["l"].score == 0.0 and "safe_mode" in verdicts["l"].message
+    # The Lambda's code never runs here: the model runs in a confined evaluator of its own and
+    # earns its points on its predictions (tests/test_evaluate.py).
+    assert verdicts["l"].score == 2.0, verdicts["l"].message
 
 
 def test_not_a_model_is_recorded(exports: Path) -> None:
