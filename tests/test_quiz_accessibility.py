@@ -19,8 +19,10 @@ it with ``npm ci`` when ``tests/browser/node_modules`` is missing.
 
 from __future__ import annotations
 
+import html
 import json
 import os
+import re
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -32,12 +34,15 @@ import pytest
 from test_browser import (
     CHROMIUM_ARGS,
     _chromium,
+    _run_all_cells,
     _run_until_visible,
     _wait_for_stable_kernel,
     serve_lab,
 )
 
 from autograder.quiz import load_quiz
+from autograder.render.accessible import inline_html
+from autograder.render.text import choice_label
 from autograder.schema import (
     FixModel,
     MultipleSelect,
@@ -321,6 +326,41 @@ def test_axe_finds_no_serious_violation_in_a_fresh_quiz(quiz_page: dict[str, Any
     assert not _serious(violations), violations
 
 
+def test_the_accessibility_tree_names_every_control(quiz_page: dict[str, Any]) -> None:
+    """What a screen reader is given: the roles and names in Chromium's accessibility tree."""
+    from playwright.sync_api import expect
+
+    page = quiz_page["page"]
+    shown = load_quiz(STEM, save=False, seed=SEED).shown.questions
+    total = len(shown)
+    for number, question in enumerate(shown, start=1):
+        card = page.locator(f".kc-q-{question.id}")
+        name = f"Question {number} of {total}"
+        if isinstance(question, SingleChoice | MultipleSelect):
+            # The group is named by the question; each choice by its own label.
+            role, control = (
+                ("radiogroup", "radio") if isinstance(question, SingleChoice)
+                else ("group", "checkbox")
+            )
+            # Named by the heading and then the prompt (the card itself is named by the heading).
+            group = card.get_by_role(role, name=re.compile(f"^{name} \\S"))
+            expect(group).to_have_count(1)
+            expect(group.get_by_role(control)).to_have_count(len(question.choices))
+            for index, choice in enumerate(question.choices):
+                label = inline_html(choice_label(index, choice.text))
+                label = html.unescape(re.sub(r"<[^>]+>", "", label))
+                expect(group.get_by_role(control, name=label, exact=True)).to_have_count(1)
+        else:
+            expect(card.get_by_role("textbox", name="Your ")).to_have_count(1)
+        expect(card.get_by_role("button", name="Check")).to_have_count(1)
+        hint = card.get_by_role("button", name="Hint")
+        expect(hint).to_have_attribute("aria-expanded", "false")
+        solution = card.get_by_role("button", name="Show solution")
+        expect(solution).to_have_attribute("aria-expanded", "false")
+        expect(card.get_by_role("status")).to_have_attribute("aria-live", "polite")
+    expect(page.locator(".kc-summary")).to_have_attribute("role", "status")
+
+
 def test_the_whole_quiz_by_keyboard_only(quiz_page: dict[str, Any]) -> None:
     from playwright.sync_api import expect
 
@@ -457,3 +497,33 @@ def test_contrast_in_light_and_dark_themes(quiz_page: dict[str, Any], theme: str
     violations = _axe(page, quiz_page["axe"])
     print(f"axe ({theme}):", json.dumps(violations, indent=1))
     assert not _serious(violations), violations
+
+
+def test_answers_come_back_when_the_quiz_is_shown_again(quiz_page: dict[str, Any]) -> None:
+    """Running the cell again (a new quiz session, as after a kernel restart) restores every
+    answer and verdict from the progress file beside the notebook."""
+    from playwright.sync_api import expect
+
+    page = quiz_page["page"]
+    shown = load_quiz(STEM, save=False, seed=SEED).shown.questions
+    radio = page.locator(".kc-quiz input[type=radio]").first
+    before = radio.get_attribute("id")
+    _run_all_cells(page)
+    # A new rendering has new ids.
+    page.wait_for_function(
+        "(old) => { const r = document.querySelector('.kc-quiz input[type=radio]');"
+        " return r && r.id !== old; }",
+        arg=before,
+        timeout=VERDICT_TIMEOUT * 2,
+    )
+    single = next(q for q in shown if isinstance(q, SingleChoice))
+    card = page.locator(f".kc-q-{single.id}")
+    right = next(i for i, c in enumerate(single.choices) if c.correct)
+    expect(card.get_by_role("radio").nth(right)).to_be_checked()
+    for question in shown:
+        expect(page.locator(f".kc-q-{question.id}").get_by_role("status")).to_contain_text(
+            "Correct:"
+        )
+    expect(page.locator(".kc-summary")).to_contain_text(
+        f"{len(shown)} of {len(shown)} questions right"
+    )
