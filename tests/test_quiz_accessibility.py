@@ -189,6 +189,24 @@ _CONTRAST = """(selectors) => {
     return out;
 }"""
 
+_RING_CONTRAST = """() => {
+    const rgb = (c) => c.match(/[\\d.]+/g).slice(0, 3).map(Number);
+    const luminance = (c) => {
+        const [r, g, b] = c.map(v => {
+            v /= 255;
+            return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4);
+        });
+        return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+    };
+    const node = document.activeElement;
+    const style = getComputedStyle(node);
+    const back = getComputedStyle(document.querySelector('.kc-quiz')).backgroundColor;
+    const [hi, lo] = [luminance(rgb(style.outlineColor)), luminance(rgb(back))]
+        .sort((a, b) => b - a);
+    return {colour: style.outlineColor, background: back, width: parseFloat(style.outlineWidth),
+            ratio: (hi + 0.05) / (lo + 0.05)};
+}"""
+
 _TEXT_SELECTORS = [
     ".kc-quiz .kc-title",
     ".kc-quiz .kc-heading",
@@ -483,6 +501,13 @@ def test_contrast_in_light_and_dark_themes(quiz_page: dict[str, Any], theme: str
     print(f"{theme}: lowest contrast per element", json.dumps(by_kind, indent=1))
     assert ".kc-quiz .kc-feedback p" in by_kind and ".kc-quiz .kc-button" in by_kind
     assert worst["ratio"] >= MIN_CONTRAST, worst
+
+    # The focus ring (a non-text indicator) stands out from the page at 3:1 or more (1.4.11).
+    card.locator("input, textarea").first.focus()
+    page.keyboard.press("Tab")
+    ring = page.evaluate(_RING_CONTRAST)
+    print(f"{theme}: focus ring {ring['colour']} on {ring['background']}: {ring['ratio']:.2f}:1")
+    assert ring["width"] >= 2 and ring["ratio"] >= 3, ring
 
     slug = theme.split()[-1].lower()
     card.scroll_into_view_if_needed()
