@@ -115,6 +115,8 @@ def config_text(root: Path) -> str:
 from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
 from nbgrader.preprocessors import ClearHiddenTests, GetGrades
 
+from autograder.grading.learners import exact_ids
+from autograder.grading.nbgrader_verify import configure_autograde
 from autograder.grading.submission import guard_autograde
 from autograder.nbgrader_feedback import ShortGradeTracebacks
 
@@ -133,6 +135,12 @@ c.Execute.kernel_manager_class = {KERNEL_MANAGER!r}
 # nbgrader copies and reads a submission as the grader, following links: a submitted folder
 # holding anything but regular files and folders is refused (and logged) before that copy.
 guard_autograde()
+# Learner ids are names, not globs: `[A]_x` is graded as itself, never as `A_x`.
+exact_ids()
+# nbgrader autograde and the formgrader record the grader's verified scores, never the kernel's
+# claim: hidden judgements stay out of learners' kernels, the exports are verified confined, and
+# each grade cell shows the grader's verdict in the feedback.
+configure_autograde(c, verify=True)
 
 # A grade cell with any stderr output scores 0; drop what TensorFlow and Keras may still print.
 c.IgnorePattern.enabled = True

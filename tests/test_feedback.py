@@ -91,3 +91,13 @@ def test_no_output_of_any_cell_quotes_a_hidden_line() -> None:
     assert "globals().get('units'" not in text
     assert feedback.REMOVED_LINE in text and "learner's own line" in text
     assert "widget-view" not in text
+
+
+def test_a_grade_cell_the_grader_has_no_check_for_earns_nothing_where_asked() -> None:
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [_grade_cell("old-test", "check()", 2, [_stdout("kernel: passed\n")])]
+    assert feedback.present_verdicts(notebook, "a1", []) == 0
+    assert determine_grade(notebook.cells[0])[0] == 2
+    feedback.present_verdicts(notebook, "a1", [], unverified_fail=True)
+    assert determine_grade(notebook.cells[0])[0] == 0
+    assert "no check for this grade cell" in notebook.cells[0].outputs[0].evalue

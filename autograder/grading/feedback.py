@@ -136,7 +136,13 @@ def verdict_outputs(score: float, max_score: float, message: str) -> list[Any]:
                                    execution_count=None)]
 
 
-def present_verdicts(notebook: Any, notebook_name: str, verdicts: Iterable[Any]) -> int:
+UNVERIFIED = ("The grader has no check for this grade cell, so it earns nothing: the course's "
+              "manifest and its gradebook disagree. (For the instructor: run `autograder "
+              "build-course` and `nbgrader generate_assignment --force` again.)")
+
+
+def present_verdicts(notebook: Any, notebook_name: str, verdicts: Iterable[Any], *,
+                     unverified_fail: bool = False) -> int:
     """Make a notebook's grade cells show the grader's verdicts, and hide every hidden line.
 
     Args:
@@ -144,6 +150,8 @@ def present_verdicts(notebook: Any, notebook_name: str, verdicts: Iterable[Any])
         notebook_name: Its name (a verdict's ``notebook``).
         verdicts: Verdicts with ``notebook``, ``grade_id``, ``score``, ``max_score`` and
             ``message``.
+        unverified_fail: Give a grade cell that has no verdict 0 points, saying why (where
+            nbgrader reads the score from the outputs), instead of leaving its outputs.
 
     Returns:
         How many grade cells now show a verdict.
@@ -157,7 +165,11 @@ def present_verdicts(notebook: Any, notebook_name: str, verdicts: Iterable[Any])
     for cell in notebook.cells:
         meta = cell.metadata.get("nbgrader", {})
         found = by_cell.get(meta.get("grade_id", ""))
-        if cell.cell_type != "code" or not meta.get("grade") or not found:
+        if cell.cell_type != "code" or not meta.get("grade"):
+            continue
+        if not found:
+            if unverified_fail:
+                cell.outputs = verdict_outputs(0.0, float(meta.get("points") or 0), UNVERIFIED)
             continue
         cell.outputs = verdict_outputs(sum(v.score for v in found),
                                        sum(v.max_score for v in found),

@@ -175,7 +175,7 @@ class VerifyExports(NbGraderPreprocessor):
                                      "memory)")
             notes.append("verification failed")
         verdicts = [verdict for verdict in verdicts if verdict.notebook == notebook]
-        feedback.present_verdicts(nb, notebook, verdicts)
+        feedback.present_verdicts(nb, notebook, verdicts, unverified_fail=True)
         result = SubmissionResult(student, None, notes, time.monotonic() - started,
                                   confined=True)
         result.tasks.extend(TaskResult(**verdict.to_dict()) for verdict in verdicts)

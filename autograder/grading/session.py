@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from autograder.errors import SandboxUnavailable
-from autograder.grading import sandbox, staging, submission
+from autograder.grading import feedback, sandbox, staging, submission
 from autograder.grading.gradebook import record_grades
 from autograder.grading.layout import CourseLayout
 from autograder.grading.learners import file_stem
@@ -286,6 +286,10 @@ class GradingSession:
                                    read_kernel=reply.get("reason") is None)
         finally:
             staging.remove(graded.exports)
+        # The learner's feedback shows the grader's verdict on every grade cell, not the kernel's.
+        autograded = self.layout.step("autograded", graded.student, self.assignment)
+        for name in sorted({verdict.notebook for verdict in verdicts}):
+            feedback.rewrite_autograded(autograded / f"{name}.ipynb", name, verdicts)
         # Grader-only rows of public data scored far above the learner's own test split.
         notes += [f"{verdict.grade_id}: {verdict.flag}" for verdict in verdicts if verdict.flag]
         result = SubmissionResult(graded.student, reply.get("reason"), notes,

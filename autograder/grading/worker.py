@@ -125,6 +125,11 @@ def _nbgrader_api(layout: CourseLayout, db_url: str) -> Any:
     from autograder.grading.submission import guard_autograde
 
     guard_autograde()
+    # The course's sanitising (no hidden judgement in learners' kernels); this session verifies
+    # in its own confined verifier, so the converter does not.
+    from autograder.grading.nbgrader_verify import configure_autograde
+
+    configure_autograde(config, verify=False)
     return NbGraderAPI(coursedir=CourseDirectory(config=config), config=config)
 
 
