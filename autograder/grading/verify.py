@@ -517,8 +517,9 @@ def _read_json(path: Path) -> Any:
 
     try:
         return json.loads(path.read_text(encoding="utf-8"), parse_constant=refuse)
-    except (ValueError, UnicodeDecodeError):
-        raise ExportProblem(f"{path.name} is not valid JSON.") from None
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        # Nested past Python's recursion limit: that export fails, not the whole submission.
+        raise ExportProblem(f"{path.name} is not valid JSON (or is nested too deeply).") from None
 
 
 def _is_plain(value: Any, depth: int = 0) -> bool:
