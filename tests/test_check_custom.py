@@ -262,10 +262,20 @@ def test_reference_callback_records_every_n_epochs() -> None:
 
 
 @pytest.mark.slow
-def test_a_callback_that_never_finishes_is_stopped(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_callback_that_never_finishes_is_stopped(monkeypatch: pytest.MonkeyPatch,
+                                                   tmp_path: Path) -> None:
+    import json
+
+    from autograder.grading.export import ENV_VAR
+
     monkeypatch.setattr(custom, "TIME_LIMIT", 3.0)
-    verdict = check_callback_class(NeverFinishes, every=2, epochs=4)
+    monkeypatch.setenv(ENV_VAR, str(tmp_path))
+    verdict = check_callback_class(NeverFinishes, every=2, epochs=4, export="callback")
     assert not verdict.passed and "did not finish within 3 s" in verdict.message
+    # The grader, reading what the kernel handed over, says the same.
+    records, losses = (json.loads((tmp_path / f"answer-callback_{name}.json").read_text())[
+        "value"] for name in ("records", "losses"))
+    assert check_callback_records(records, losses, every=2).message == verdict.message
 
 
 def test_records_are_checked_against_the_history() -> None:

@@ -369,6 +369,12 @@ def _tiny_fit(callback: Any, epochs: int) -> list[float]:
     return [float(value) for value in history.history["loss"]]
 
 
+def _callback_failed(error: str) -> CheckResult:
+    return result.failed("check_callback_records",
+                         f"Training with your callback failed: {error}. Build it as "
+                         "EveryNEpochs(every=2), and keep its work in on_epoch_end short.")
+
+
 def check_callback_records(records: Any, losses: Any, *, every: int) -> CheckResult:
     """Check what a callback recorded against the History of the same run.
 
@@ -381,6 +387,9 @@ def check_callback_records(records: Any, losses: Any, *, every: int) -> CheckRes
         A :class:`~autograder.result.CheckResult` named ``check_callback_records``.
     """
     check = "check_callback_records"
+    if type(records) in (list, tuple) and len(records) == 2 and records[0] == "failed" and type(
+            records[1]) is str:
+        return _callback_failed(records[1][:_ERROR_CHARS])
     if type(losses) not in (list, tuple) or not losses or not all(map(is_figure, losses)):
         return result.failed(check, "The training run's History could not be read.")
     wanted = [(epoch, float(losses[epoch - 1])) for epoch in range(every, len(losses) + 1, every)]
@@ -434,9 +443,12 @@ def check_callback_class(callback_class: Any, *, every: int = 2, epochs: int = 6
             losses = _tiny_fit(callback, epochs)
             records = exporting.plain(list(getattr(callback, "records", None) or []))
     except Exception as exc:  # the learner's code: report it, never a traceback
-        return result.failed(check, f"Training with your callback failed: {short_error(exc)}. "
-                                    "Build it as EveryNEpochs(every=2), and keep its work in "
-                                    "on_epoch_end short.")
+        error = short_error(exc)[:_ERROR_CHARS]
+        if export:
+            # The error itself goes to the grader, which then says what the kernel says.
+            exporting.answer(f"{export}_records", ["failed", error])
+            exporting.answer(f"{export}_losses", ["failed", error])
+        return _callback_failed(error)
     if export:
         exporting.answer(f"{export}_records", records)
         exporting.answer(f"{export}_losses", losses)
