@@ -54,6 +54,8 @@ STUDENTS = {
     "empty": {},
     "os_exit": {"shape_answer": SHAPE, "loss_answer": "import os\nos._exit(1)"},
     "snoop": {"shape_answer": SECRET_SNOOP, "loss_answer": LOSS},
+    # Right answers, and a link to the course secret beside the notebook: refused by name.
+    "linked": REFERENCE,
 }
 ENV = {"COURSE_EPOCHS": "8"}
 
@@ -72,12 +74,15 @@ def course(tmp_path_factory: pytest.TempPathFactory) -> Path:
     course = build_course(tmp_path_factory.mktemp("cluster") / "course")
     for student, answers in STUDENTS.items():
         plant(course, student, answers)
+    (course / "submitted" / "linked" / ASSIGNMENT / "notes.txt").symlink_to(
+        course / "grader" / "secret")
     return course
 
 
 def _copy(course: Path, name: str) -> Path:
     target = course.parent / name
-    shutil.copytree(course, target)
+    # Links stay links: a planted submission holds one.
+    shutil.copytree(course, target, symlinks=True)
     return target
 
 
@@ -133,6 +138,9 @@ def test_a_cluster_grades_as_one_machine_does_even_when_a_worker_is_lost(
                  for task in there[student]["tasks"]]
                 == [(task["grade_id"], task["score"], task["outcome"])
                     for task in here[student]["tasks"]]), student
+    # A link in the folder refuses the submission by name on the cluster too.
+    assert there["linked"]["reason"].startswith("refused: ") and "notes.txt" in (
+        there["linked"]["reason"])
     # The summary lists each student once; the autograded notebooks came back for feedback
     # (nbgrader keeps none for a notebook whose kernel died, on a cluster as locally).
     summary = [line.split()[0] for line in done.stdout.splitlines()[1:] if line.strip()]

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from autograder.errors import ClusterError, GradingInterrupted, SandboxUnavailable
-from autograder.grading import remote
+from autograder.grading import remote, submission
 from autograder.grading.gradebook import record_grades
 from autograder.grading.layout import CourseLayout
 from autograder.grading.pool import Progress
@@ -95,7 +95,18 @@ def grade_on_cluster(course_dir: str | Path, assignment: str, scheduler: str, *,
     bar = Progress(len(todo), progress)
     with _connect(scheduler) as client:
         try:
-            for student, outcome in _run_tasks(client, bundle, todo, options, layout):
+            # A folder holding links, devices, FIFOs or sockets is refused here, by name, as
+            # local grading refuses it: packing would silently leave those entries out.
+            sent = []
+            for student in todo:
+                found = submission.problems(layout.step("submitted", student, assignment))
+                if found:
+                    results[student] = _record(layout, manifest, student,
+                                               _Refused(submission.refusal(found)))
+                    bar.update(results[student])
+                else:
+                    sent.append(student)
+            for student, outcome in _run_tasks(client, bundle, sent, options, layout):
                 result = _record(layout, manifest, student, outcome)
                 results[student] = result
                 bar.update(result)
@@ -114,6 +125,10 @@ def grade_on_cluster(course_dir: str | Path, assignment: str, scheduler: str, *,
 
 class _SchedulerLost(Exception):
     """The client's connection to the scheduler ended, or the scheduler forgot the tasks."""
+
+
+class _Refused(Exception):
+    """A submission refused before it was sent: the message is the recorded reason."""
 
 
 @contextlib.contextmanager
@@ -204,6 +219,8 @@ def _record(layout: CourseLayout, manifest: Any, student: str,
         if isinstance(outcome, KilledWorker):
             reason = ("lost: every worker that ran it died (the scheduler's "
                       "allowed-failures); it was not graded")
+        elif isinstance(outcome, _Refused):
+            reason = str(outcome)
         else:
             reason = f"grader error: {outcome!r}"[:300]
         verdicts = zero_verdicts(manifest, f"this submission could not be graded ({reason})")
