@@ -163,6 +163,9 @@ def test_lesson_07_custom_metrics_callbacks(tmp_path: Path) -> None:
         "safe_mode_on": "safe_mode_on",
         "unsafe_output": "keras.ops.convert_to_numpy(unsafe(np.ones((1, 3), 'float32'))).tolist()",
         "log_lines": "log_lines",
+        "board_val_loss": "board_val_loss",
+        "history_val_loss": "[float(x) for x in csv_history.history['val_loss']]",
+        "board_tags": "sorted(events.Tags()['tensors'])",
         "auto_mode": "auto_mode",
         "files": "[str(p) for p in plots.files]",
         "aucs": "len(plots.aucs)",
@@ -223,6 +226,9 @@ def test_lesson_07_custom_metrics_callbacks(tmp_path: Path) -> None:
     # CSVLogger: a header naming the History keys and one row per epoch.
     assert v["log_lines"][0].split(",") == ["epoch", "loss", "recall", "val_loss", "val_recall"]
     assert len(v["log_lines"]) == 1 + 5
+    # TensorBoard's event files, read back offline, hold History's figures epoch by epoch.
+    assert v["board_val_loss"] == pytest.approx(v["history_val_loss"], abs=1e-5)
+    assert {"epoch_loss", "epoch_recall"} <= set(v["board_tags"])
     # The callback computed at every epoch and wrote PNG files every 5 epochs and at the end.
     assert v["aucs"] == epochs
     expected = [f"epoch_plots/epoch_{n:03d}.png" for n in (5, epochs)]
