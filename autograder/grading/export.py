@@ -6,9 +6,10 @@ grade cell was given into the submission's export folder, in forms the grader ca
 running learner code:
 
 - answers as JSON, and only ``str``, ``int``, ``float``, ``bool``, ``None``, lists and tuples
-  (numpy scalars become their Python value). The type check is exact, so an object that
-  subclasses ``int`` or defines an ``__eq__`` that is always true is recorded as *rejected*, not
-  written; the grader checks the types again when it reads the file;
+  (numpy scalars become their Python value, numpy arrays of numbers nested lists). The type
+  check is exact, so an object that subclasses ``int`` or defines an ``__eq__`` that is always
+  true is recorded as *rejected*, not written; the grader checks the types again when it reads
+  the file;
 - models as ``.keras`` files, which the grader loads with ``safe_mode=True`` (no Lambda code);
   a model with classes of its own (subclassed, custom layers) also hands over those classes,
   pickled by value, which only the grader's confined evaluator unpickles;
@@ -251,6 +252,13 @@ def plain(value: Any, depth: int = 0) -> Any:
         return [plain(item, depth + 1) for item in value]
     if _is_numpy_scalar(value):
         return plain(value.item(), depth)
+    if _is_numpy_array(value):
+        # An array of numbers is data as a learner naturally writes it: it becomes nested lists.
+        if value.size > _MAX_ITEMS or value.ndim > _MAX_DEPTH - depth:
+            raise Rejected("the answer is nested too deeply or is too long")
+        if value.dtype.kind not in "biuf":
+            raise Rejected(f"an array of {value.dtype} is not plain data (use numbers)")
+        return plain(value.tolist(), depth)
     raise Rejected(f"a {kind.__module__}.{kind.__qualname__} is not plain data "
                    f"(use str, int, float, bool, None, a list or a tuple)")
 
@@ -263,6 +271,15 @@ def _is_numpy_scalar(value: Any) -> bool:
         return False
     return type(value) in (np.bool_, np.int8, np.int16, np.int32, np.int64, np.uint8,
                            np.uint16, np.uint32, np.uint64, np.float16, np.float32, np.float64)
+
+
+def _is_numpy_array(value: Any) -> bool:
+    # The exact ndarray type: a subclass defined by learner code could override tolist().
+    try:
+        import numpy as np
+    except ImportError:  # pragma: no cover - numpy ships with every course install
+        return False
+    return type(value) is np.ndarray
 
 
 def _tolist(value: Any) -> Any:
