@@ -582,8 +582,9 @@ def _shortcut_answers(student: str, solutions: dict[str, str]) -> dict[str, str]
 # What each student of SHORTCUTS earns per grade cell, and what each failing cell must say: every
 # listed fragment, so that the message names the cause.
 SHORTCUT_SCORES = {
+    # Each right figure earns its share: the precision at 0.5 earns nothing, the PR-AUC its half.
     ("mse_screen", A5): {"model-shape": 0, "screen-goal": 3, "threshold-from-validation": 2,
-                         "screen-figures-test": 0},
+                         "screen-figures-test": 1},
     ("dense_digits", A6): {"cnn-shape": 0, "unseen-class-recall": 3, "mistake-figures": 2},
     ("no_eights", A6): {"cnn-shape": 1, "unseen-class-recall": 0, "mistake-figures": 2},
     ("zero_based_callback", A7): {"metric-matches-sklearn": 3, "callback-records": 0,
@@ -629,7 +630,8 @@ HALF_SCORES = {
          "unseen-accuracy": 2},
     A5: {"model-shape": 1, "screen-goal": 0, "threshold-from-validation": 0,
          "screen-figures-test": 0},
-    A6: {"cnn-shape": 1, "unseen-class-recall": 3, "mistake-figures": 0},
+    # The top-1 accuracy given as top-3 earns nothing; the right confused pair earns its half.
+    A6: {"cnn-shape": 1, "unseen-class-recall": 3, "mistake-figures": 1},
     A7: {"metric-matches-sklearn": 0, "callback-records": 2, "why_state-test": 1},
     A8: {"multilabel_activation-test": 0, "tagger-shape": 1, "unseen-macro-f1": 0,
          "thresholds-from-validation": 0, "precision-at-k-test": 1, "accuracy_misleads-test": 0},
