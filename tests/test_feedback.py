@@ -29,6 +29,7 @@ class _Verdict:
     score: float
     max_score: float
     message: str
+    outcome: str = "passed"
 
 
 def _grade_cell(grade_id: str, source: str, points: float, outputs: list) -> nbformat.NotebookNode:
@@ -101,3 +102,16 @@ def test_a_grade_cell_the_grader_has_no_check_for_earns_nothing_where_asked() ->
     feedback.present_verdicts(notebook, "a1", [], unverified_fail=True)
     assert determine_grade(notebook.cells[0])[0] == 0
     assert "no check for this grade cell" in notebook.cells[0].outputs[0].evalue
+
+
+def test_an_untouched_cell_keeps_the_kernels_not_attempted_message() -> None:
+    said = nbformat.v4.new_output("error", ename="CheckFailed",
+                                  evalue="check_split: not attempted. Write `split` first.",
+                                  traceback=[])
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [_grade_cell("split-test", "check()", 2, [said])]
+    verdict = _Verdict("a4", "split-test", 0.0, 2.0, "No answer `split` reached the grader.",
+                       "not attempted")
+    feedback.present_verdicts(notebook, "a4", [verdict])
+    assert notebook.cells[0].outputs == [said]
+    assert determine_grade(notebook.cells[0])[0] == 0

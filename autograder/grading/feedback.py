@@ -35,6 +35,7 @@ _HIDDEN_REGION = re.compile(rf"^[ \t]*{re.escape(BEGIN_HIDDEN)}[ \t]*\n(.*?)"
 _MIN_QUOTED = 12
 REMOVED_LINE = "[a line of a hidden test was removed from this output]"
 ERROR_NAME = "CheckFailed"
+NOT_ATTEMPTED = "not attempted"
 
 
 def strip_judgement(source: str) -> str:
@@ -171,11 +172,29 @@ def present_verdicts(notebook: Any, notebook_name: str, verdicts: Iterable[Any],
             if unverified_fail:
                 cell.outputs = verdict_outputs(0.0, float(meta.get("points") or 0), UNVERIFIED)
             continue
+        said = _not_attempted(cell, found)
+        if said is not None:
+            # Nothing reached the grader, and the kernel's own check said what to write first,
+            # in the course voice: that is the message to keep (it earns 0 either way).
+            cell.outputs = [said]
+            shown += 1
+            continue
         cell.outputs = verdict_outputs(sum(v.score for v in found),
                                        sum(v.max_score for v in found),
                                        " ".join(_distinct(v.message for v in found)))
         shown += 1
     return shown
+
+
+def _not_attempted(cell: Any, found: Sequence[Any]) -> Any | None:
+    """The kernel's own "not attempted" error of a cell whose verdicts are all not attempted."""
+    if any(str(verdict.outcome) != NOT_ATTEMPTED for verdict in found):
+        return None
+    for output in cell.get("outputs", []):
+        if (output.get("output_type") == "error" and output.get("ename") == ERROR_NAME
+                and f": {NOT_ATTEMPTED}." in str(output.get("evalue", ""))):
+            return output
+    return None
 
 
 def _distinct(messages: Iterable[str]) -> Sequence[str]:
