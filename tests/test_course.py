@@ -811,6 +811,12 @@ def test_feedback_of_a_shortcut_says_what_was_wrong(course: CourseLayout) -> Non
     assert "running counts" in html
 
 
+def _partly(said: str) -> bool:
+    """Whether a grade cell's text output is the grader's verdict of partial credit."""
+    found = re.search(r"Checked by the grader: ([0-9.]+) of ([0-9.]+) point", said)
+    return bool(found) and 0 < float(found.group(1)) < float(found.group(2))
+
+
 def _only_these_cells_fail(course: CourseLayout, student: str, assignment: str,
                            messages: Mapping[str, str | tuple[str, ...]]) -> None:
     """Only the grade cells of ``messages`` fail, each with the check's own message holding the
@@ -820,26 +826,32 @@ def _only_these_cells_fail(course: CourseLayout, student: str, assignment: str,
     wanted = {grade_id: (text,) if isinstance(text, str) else text
               for grade_id, text in messages.items()}
     notebook = nbformat.read(course.autograded(student, assignment), as_version=4)
-    failed = {}
+    failed, partial = {}, {}
     for cell in notebook.cells:
         meta = cell.metadata.get("nbgrader", {})
         if meta.get("grade"):
             errors = [out for out in cell.outputs if out.get("output_type") == "error"]
-            if meta["grade_id"] in wanted:
+            said = "".join(out.get("text", "") for out in cell.outputs
+                           if out.get("output_type") == "stream")
+            if meta["grade_id"] in wanted and not errors and _partly(said):
+                # Partial credit: the grader's message and its score, no error.
+                partial[meta["grade_id"]] = said
+            elif meta["grade_id"] in wanted:
                 # The check's own failure, never the learner's exception or the grader's.
                 assert [out.ename for out in errors] == ["CheckFailed"], errors
                 failed[meta["grade_id"]] = errors[0].evalue
             else:
                 assert errors == [], (meta["grade_id"], errors)
-    assert failed.keys() == wanted.keys()
+    assert {**failed, **partial}.keys() == wanted.keys()
     for grade_id, fragments in wanted.items():
         for fragment in fragments:
-            assert fragment in failed[grade_id], (fragment, failed[grade_id])
+            assert fragment in {**failed, **partial}[grade_id], (fragment, grade_id)
     # The feedback shows each failing grade cell's message in place of a traceback.
     html = course.feedback(student, assignment).read_text()
     shown = [html_text.unescape(part.split("</pre>", 1)[0])
              for part in html.split("CheckFailed: ")[1:]]
-    assert len(shown) == len(wanted), shown
+    assert len(shown) == len(failed), shown
+    shown += [html_text.unescape(html)] if partial else []
     for grade_id, fragments in wanted.items():
         assert any(all(fragment in text for fragment in fragments) for text in shown), (
             grade_id, shown)

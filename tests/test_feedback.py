@@ -115,3 +115,24 @@ def test_an_untouched_cell_keeps_the_kernels_not_attempted_message() -> None:
     feedback.present_verdicts(notebook, "a4", [verdict])
     assert notebook.cells[0].outputs == [said]
     assert determine_grade(notebook.cells[0])[0] == 0
+
+
+def test_not_attempted_regions_stay_and_no_kept_region_holds_an_expected_answer() -> None:
+    import solutions
+
+    from autograder.render.nbgrader_source import render
+
+    dropped = 0
+    for assignment in solutions.assignments():
+        for cell in render(assignment).cells:
+            if not cell.metadata.get("nbgrader", {}).get("grade"):
+                continue
+            kept = feedback.strip_judgement(cell.source)
+            # What says "not attempted" and what hands the value over both still run ...
+            assert ("require(globals()" in kept) == ("require(globals()" in cell.source)
+            assert kept.count("autograder.export") == cell.source.count("autograder.export")
+            # ... and nothing that stays holds an expected answer or a judging call.
+            for marker in ("check_answer(", "judge_choice(", "correct=True", "answer="):
+                assert marker not in kept, (assignment.name, cell.source[:80])
+            dropped += kept != cell.source
+    assert dropped >= 9

@@ -27,8 +27,10 @@ import nbformat
 
 BEGIN_HIDDEN = "### BEGIN HIDDEN TESTS"
 END_HIDDEN = "### END HIDDEN TESTS"
-# A hidden region that hands the graded value to the grader stays: the grader needs the export.
-_EXPORT_MARK = "autograder.export"
+# A hidden region that hands the graded value to the grader stays (the grader needs the export),
+# and so does one that says "not attempted" when the cell's inputs are missing; what is left of
+# the hidden regions judges.
+_KEPT_MARKS = ("autograder.export", "autograder.checks.attempted")
 _HIDDEN_REGION = re.compile(rf"^[ \t]*{re.escape(BEGIN_HIDDEN)}[ \t]*\n(.*?)"
                             rf"^[ \t]*{re.escape(END_HIDDEN)}[ \t]*(\n|\Z)", re.S | re.M)
 # Hidden lines shorter than this (``try:``, ``pass``) say nothing about a test.
@@ -45,10 +47,12 @@ def strip_judgement(source: str) -> str:
         source: A grade cell's source as the gradebook holds it.
 
     Returns:
-        The source without the hidden regions that do not call :mod:`autograder.export`.
+        The source without the hidden regions that neither hand over (:mod:`autograder.export`)
+        nor say "not attempted" (:mod:`autograder.checks.attempted`).
     """
     return _HIDDEN_REGION.sub(
-        lambda found: found.group(0) if _EXPORT_MARK in found.group(1) else "", source)
+        lambda found: found.group(0) if any(mark in found.group(1) for mark in _KEPT_MARKS)
+        else "", source)
 
 
 def hidden_lines(notebook: Any) -> set[str]:
