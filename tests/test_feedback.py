@@ -58,17 +58,20 @@ def test_the_judging_region_leaves_and_the_hand_over_stays() -> None:
 def test_a_verdict_is_shown_and_read_back_by_nbgrader_as_its_score(score: float,
                                                                    kind: str) -> None:
     notebook = nbformat.v4.new_notebook()
-    notebook.cells = [_grade_cell("model-test", "check(model)", 3, [_stdout("kernel: passed\n")])]
+    stderr = nbformat.v4.new_output("stream", name="stderr", text="a warning\n")
+    notebook.cells = [_grade_cell("model-test", "check(model)", 3,
+                                  [_stdout("kernel line\n"), stderr])]
     verdict = _Verdict("a2", "model-test", score, 3.0, "Your model reached 0.62 on the grader's "
                                                           "images; it needs 0.90.")
     assert feedback.present_verdicts(notebook, "a2", [verdict]) == 1
     cell = notebook.cells[0]
     text = nbformat.writes(notebook)
-    assert "kernel: passed" not in text
+    # What the cell printed stays; stderr (a score of 0 for nbgrader) does not.
+    assert "kernel line" in text and "a warning" not in text
     assert "Your model reached 0.62 on the grader's images" in text
     assert f"Checked by the grader: {score:g} of 3 points." in text
     assert determine_grade(cell)[0] == pytest.approx(score)
-    assert (cell.outputs[0].output_type == "error") == (kind == "error")
+    assert (cell.outputs[-1].output_type == "error") == (kind == "error")
 
 
 def test_no_output_of_any_cell_quotes_a_hidden_line() -> None:
@@ -119,7 +122,6 @@ def test_an_untouched_cell_keeps_the_kernels_not_attempted_message() -> None:
 
 def test_not_attempted_regions_stay_and_no_kept_region_holds_an_expected_answer() -> None:
     import solutions
-
     from autograder.render.nbgrader_source import render
 
     dropped = 0

@@ -7,9 +7,9 @@ images), and whatever learner code printed while a hidden test ran (an IPython h
 each cell, the input history) stands in the outputs. So, once the grader has verified a
 submission, :func:`present_verdicts` rewrites the autograded notebook:
 
-- each verified grade cell's outputs become the grader's verdict: its score and its message, as
-  an error (0 points), a score value (partial credit) or plain text (full marks), which is also
-  how nbgrader itself reads a cell's score;
+- each verified grade cell keeps what it printed and then shows the grader's verdict: its score
+  and its message, as an error (0 points), a score value (partial credit) or plain text (full
+  marks), which is also how nbgrader itself reads a cell's score;
 - any line of any output that quotes a line of a hidden test is removed.
 
 Under verified grading the hidden judgement of a grade cell (the expected answer) is not run in
@@ -183,9 +183,13 @@ def present_verdicts(notebook: Any, notebook_name: str, verdicts: Iterable[Any],
             cell.outputs = [said]
             shown += 1
             continue
-        cell.outputs = verdict_outputs(sum(v.score for v in found),
-                                       sum(v.max_score for v in found),
-                                       " ".join(_distinct(v.message for v in found)))
+        # What the cell printed for the learner stays (such as which option a letter stands
+        # for); errors, values and stderr go, since nbgrader reads a score from them.
+        printed = [output for output in cell.get("outputs", [])
+                   if output.get("output_type") == "stream" and output.get("name") == "stdout"]
+        cell.outputs = printed + verdict_outputs(sum(v.score for v in found),
+                                                 sum(v.max_score for v in found),
+                                                 " ".join(_distinct(v.message for v in found)))
         shown += 1
     return shown
 
