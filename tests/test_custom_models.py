@@ -14,8 +14,8 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from corpus import Case, reference_answers
-from test_corpus import _points, _run, _scores, plant
+from corpus import Case, reference_answers, run_cli
+from test_corpus import _points, _scores, plant
 
 from autograder.course import CourseLayout
 
@@ -138,14 +138,14 @@ CASES = (
 def graded(tmp_path_factory: pytest.TempPathFactory) -> tuple[CourseLayout, str]:
     """a2 built, released, planted with :data:`CASES` and graded once."""
     root = tmp_path_factory.mktemp("custom") / "course"
-    _run(root.parent, str(BIN / "autograder"), "build-course", str(root), "--skip-timing")
+    run_cli(root.parent, str(BIN / "autograder"), "build-course", str(root), "--skip-timing")
     layout = CourseLayout(root, root / "nbgrader_config.py", root / "gradebook.db",
                           {A2: root / "source" / A2 / f"{A2}.ipynb"})
-    _run(root, str(BIN / "nbgrader"), "generate_assignment", A2, "--force")
+    run_cli(root, str(BIN / "nbgrader"), "generate_assignment", A2, "--force")
     reference = reference_answers(nbformat.read(layout.notebooks[A2], as_version=4))
     for case in CASES:
         plant(layout, A2, case, reference)
-    output = _run(root, str(BIN / "autograder"), "grade", str(root), A2, "--workers", "2")
+    output = run_cli(root, str(BIN / "autograder"), "grade", str(root), A2, "--workers", "2")
     return layout, output
 
 
