@@ -12,7 +12,11 @@ name or a number) in every bank and fail when:
 - in one question, the right answer is much longer than every distractor;
 - absolute words appear in distractors far more often than in right answers (single-choice
   and multiple-select sentence choices together), so "avoid the absolute" would be a strategy,
-  or the other way round.
+  or the other way round;
+- across the banks, one position of the files holds the right answer of more single-choice
+  questions (of every kind, sentences or not) than its fair share plus one. Learners see a
+  shuffled order, but the files are read too (by authors copying a question, by anyone browsing
+  the repository), and "pick the first" must not pay there either.
 """
 
 from __future__ import annotations
@@ -138,6 +142,31 @@ def absolute_words_mark_right_answers(banks: list[Quiz]) -> bool:
     return right_rate > 1.25 * wrong_rate + 0.05
 
 
+def position_counts(banks: list[Quiz]) -> dict[int, tuple[int, float]]:
+    """Per position of the files: how many single-choice right answers it holds, and how many
+    chance would put there (one in n for each question with n choices that has the position)."""
+    counts: dict[int, tuple[int, float]] = {}
+    for bank in banks:
+        for question in bank.questions:
+            if not isinstance(question, SingleChoice):
+                continue
+            right = next(i for i, c in enumerate(question.choices) if c.correct)
+            for position in range(len(question.choices)):
+                held, expected = counts.get(position, (0, 0.0))
+                counts[position] = (held + (position == right),
+                                    expected + 1 / len(question.choices))
+    return counts
+
+
+def crowded_positions(banks: list[Quiz]) -> list[str]:
+    """Positions that hold the right answer more often than their fair share plus one."""
+    return [
+        f"position {'ABCDEFGH'[position]}: {held} right answers, chance gives {expected:.1f}"
+        for position, (held, expected) in sorted(position_counts(banks).items())
+        if held > expected + 1
+    ]
+
+
 def test_the_bank_has_sentence_questions_to_judge() -> None:
     assert len(_sentence_questions(BANKS)) >= 20
 
@@ -170,6 +199,15 @@ def test_absolute_words_are_not_a_cue_to_strike_distractors() -> None:
 
 def test_absolute_words_do_not_mark_right_answers_either() -> None:
     assert not absolute_words_mark_right_answers(BANKS)
+
+
+def test_no_position_of_the_files_holds_the_right_answer_too_often() -> None:
+    counts = position_counts(BANKS)
+    assert sum(held for held, _ in counts.values()) >= 30
+    assert crowded_positions(BANKS) == [], (
+        "move right answers out of the crowded position (the order in the file changes no "
+        f"learner's order): {crowded_positions(BANKS)}"
+    )
 
 
 # The tests above must be able to fail: a bank built to carry each cue trips each check.
@@ -210,6 +248,8 @@ def test_the_cue_checks_catch_a_cued_bank(tmp_path: Path) -> None:
     assert absolute_words_give_away(cued)
     assert not absolute_words_mark_right_answers(cued)
     assert too_rarely_longest_p_value(cued) == pytest.approx(1.0)
+    # Every right answer third of three: chance puts 4 of the 12 there.
+    assert crowded_positions(cued) == ["position C: 12 right answers, chance gives 4.0"]
 
 
 def test_a_bank_whose_right_answers_are_never_longest_is_caught(tmp_path: Path) -> None:
@@ -235,6 +275,38 @@ def test_a_bank_whose_right_answers_are_never_longest_is_caught(tmp_path: Path) 
     assert too_rarely_longest_p_value(never) < ALPHA
     assert length_cue_p_value(never, "shortest")[0] < ALPHA
     assert absolute_words_give_away(never)
+    assert crowded_positions(never) == ["position A: 12 right answers, chance gives 4.0"]
+
+
+def _bank_with_right_answers_at(tmp_path: Path, positions: list[int]) -> Quiz:
+    """Three-choice questions whose right answer stands at the given positions of the file."""
+    questions = []
+    for number, right in enumerate(positions):
+        choices = [f"      - text: Wrong statement {k} of q{number}\n        feedback: No.\n"
+                   for k in range(2)]
+        choices.insert(right, f"      - text: Right statement of q{number}\n"
+                              "        correct: true\n        feedback: Yes.\n")
+        questions.append(f"""
+  - id: q{number}
+    kind: single_choice
+    prompt: Which statement is true?
+    choices:
+{"".join(choices)}    hints: [Think.]
+    solution: The right statement.
+""")
+    path = tmp_path / "placed.yaml"
+    path.write_text("schema_version: 1\ntitle: placed\nquestions:" + "".join(questions))
+    return load_quiz_file(path)
+
+
+def test_a_position_is_crowded_only_beyond_its_fair_share_plus_one(tmp_path: Path) -> None:
+    # Twelve questions of three choices: chance puts 4 right answers in each position.
+    fair = [0] * 5 + [1] * 4 + [2] * 3
+    assert crowded_positions([_bank_with_right_answers_at(tmp_path, fair)]) == []
+    crowded = [0] * 6 + [1] * 3 + [2] * 3
+    assert crowded_positions([_bank_with_right_answers_at(tmp_path, crowded)]) == [
+        "position A: 6 right answers, chance gives 4.0"
+    ]
 
 
 def test_the_tail_probability_is_the_binomial_one() -> None:
