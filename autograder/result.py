@@ -67,9 +67,25 @@ class CheckResult:
     def __bool__(self) -> bool:
         return self.passed
 
+    @property
+    def credit_note(self) -> str:
+        """The share of the points a failed result still earns, in words ("" when none).
+
+        The grader pays that share, so the learner's kernel says so too: a red cell that earns
+        part of its points must not read as worth nothing.
+
+        Returns:
+            A sentence such as "Partial credit: this earns 50% of the task's points.", or "".
+        """
+        if self.passed or self.score is None or not 0 < self.score < 1:
+            return ""
+        return f"Partial credit: this earns {self.score:.0%} of the task's points."
+
     def __str__(self) -> str:
         lines = [f"{self.check}: {self.outcome.value}. {self.message}".rstrip()]
         lines += [f"  - {detail}" for detail in self.details]
+        if self.credit_note:
+            lines.append(f"  {self.credit_note}")
         if self.metrics:
             figures = ", ".join(f"{name} = {value:.4f}" for name, value in self.metrics.items())
             lines.append(f"  Figures: {figures}")
@@ -80,6 +96,8 @@ class CheckResult:
         if self.details:
             lines.append("")
             lines += [f"- {detail}" for detail in self.details]
+        if self.credit_note:
+            lines += ["", self.credit_note]
         if self.metrics:
             lines += ["", "| metric | value |", "|---|---|"]
             lines += [f"| {name} | {value:.4f} |" for name, value in self.metrics.items()]

@@ -76,7 +76,8 @@ def test_a_verdict_is_shown_and_read_back_by_nbgrader_as_its_score(score: float,
 
 def test_no_output_of_any_cell_quotes_a_hidden_line() -> None:
     notebook = nbformat.v4.new_notebook()
-    hook_echo = _stdout("ran: autograder.export.answer('units', globals().get('units', ...))\n"
+    hook_echo = _stdout("ran: ### BEGIN HIDDEN TESTS\n"
+                        "autograder.export.answer('units', globals().get('units', ...))\n"
                         "learner's own line\n")
     history = nbformat.v4.new_output(
         "execute_result", execution_count=3,
@@ -92,7 +93,7 @@ def test_no_output_of_any_cell_quotes_a_hidden_line() -> None:
     ]
     feedback.present_verdicts(notebook, "a1", [_Verdict("a1", "units-test", 1, 1, "Right.")])
     text = json.dumps([cell.get("outputs", []) for cell in notebook.cells])
-    assert "globals().get('units'" not in text
+    assert "globals().get('units'" not in text and "HIDDEN TESTS" not in text
     assert feedback.REMOVED_LINE in text and "learner's own line" in text
     assert "widget-view" not in text
 

@@ -46,6 +46,15 @@ def test_text_lists_verdict_message_details_and_figures():
     assert str(result.passed("c", "Fine.")) == "c: passed. Fine."
 
 
+def test_a_partly_paid_failure_says_what_share_it_still_earns():
+    half = result.failed("check_figures", "One figure is wrong.", score=0.5)
+    assert str(half).splitlines()[-1] == "  Partial credit: this earns 50% of the task's points."
+    assert "Partial credit: this earns 50%" in half._repr_markdown_()
+    # Nothing earned, everything earned, or no share given: no such line.
+    for whole in (FAILED, result.failed("c", "m", score=0.0), result.passed("c", "ok")):
+        assert "Partial credit" not in str(whole) + whole._repr_markdown_()
+
+
 def test_markdown_has_icon_bullets_and_a_metrics_table():
     markdown = FAILED._repr_markdown_()
     assert markdown.startswith("❌ **check_metrics: failed.** Recall is too low.")

@@ -62,13 +62,15 @@ def hidden_lines(notebook: Any) -> set[str]:
         notebook: An nbformat notebook.
 
     Returns:
-        Stripped lines of at least a dozen characters.
+        Stripped lines of at least a dozen characters, and the region markers.
     """
     found: set[str] = set()
     for cell in notebook.cells:
         if cell.cell_type != "code" or not cell.metadata.get("nbgrader", {}).get("grade"):
             continue
         for region in _HIDDEN_REGION.finditer(cell.source):
+            # The markers too: an output that echoes them was printing the hidden region.
+            found.update((BEGIN_HIDDEN, END_HIDDEN))
             found.update(line.strip() for line in region.group(1).splitlines()
                          if len(line.strip()) >= _MIN_QUOTED)
     return found
