@@ -21,6 +21,10 @@ def test_lesson_06_leakage_overfitting(tmp_path: Path) -> None:
                  "for k, p in leaks.items()}",
         "shared": "int(shared)",
         "split_check_passed": "split_check_passed",
+        "group_cv": "{k: [float(a) for a in x] for k, x in group_cv.items()}",
+        "same_patient": "same_patient",
+        "time_cv": "time_cv",
+        "forward_cut_rows": "[len(y_days[:cut]), len(y_days[cut:])]",
         "train_acc": "float(long_run['accuracy'][-1])",
         "val_acc": "float(long_run['val_accuracy'][-1])",
         "val_loss": "[float(x) for x in long_run['val_loss']]",
@@ -43,25 +47,40 @@ def test_lesson_06_leakage_overfitting(tmp_path: Path) -> None:
         "final_test_accuracy": "float(final_test_accuracy)",
         "best_val_accuracy": "{k: float(x) for k, x in best_val_accuracy.items()}",
     })
-    # Leakage: the mild scaler leak, and three leaks that inflate both figures.
+    # Leakage: the mild scaler leak, and five leaks that inflate both figures.
     leaks = v["leaks"]
-    assert len(leaks) == 4
+    assert len(leaks) == 6
     mild = leaks["scaler fitted on all rows"]
     assert abs(mild["leaky"]["auc"] - mild["honest"]["auc"]) < 0.02, mild
     assert abs(mild["leaky"]["f1"] - mild["honest"]["f1"]) < 0.05, mild
     for kind in ("features chosen on all rows", "duplicates across the split",
-                 "feature that leaks the target"):
+                 "feature that leaks the target", "visits of one patient on both sides",
+                 "time order broken by a random split"):
         pair = leaks[kind]
         for metric in ("auc", "f1"):
             assert pair["leaky"][metric] > pair["honest"][metric], (kind, pair)
     assert leaks["features chosen on all rows"]["honest"]["auc"] < 0.6  # noise stays noise
     assert v["shared"] > 0
-    # check_split sees duplicates and the scaler, and cannot see the other two leaks.
+    # Group and time leaks: clearly inflated on one split, and in every fold of cross-validation.
+    for kind in ("visits of one patient on both sides", "time order broken by a random split"):
+        assert leaks[kind]["leaky"]["auc"] > leaks[kind]["honest"]["auc"] + 0.15, leaks[kind]
+    assert v["same_patient"] > 0.7
+    group_cv, time_cv = v["group_cv"], v["time_cv"]
+    rows, patients = group_cv["rows at random (KFold)"], group_cv["by patient (GroupKFold)"]
+    assert len(rows) == len(patients) == 5 and min(rows) > max(patients)
+    shuffled, forward = time_cv["shuffled (KFold)"], time_cv["forward (TimeSeriesSplit)"]
+    assert len(shuffled) == len(forward) == 5
+    for (s_mean, s_spread), (f_mean, f_spread) in zip(shuffled, forward, strict=True):
+        assert s_mean > f_mean + 0.05 and s_spread < f_spread
+    assert v["forward_cut_rows"] == [1125, 375]
+    # check_split sees duplicates and the scaler, and cannot see the other four leaks.
     assert v["split_check_passed"] == {
         "scaler fitted on all rows": False,
         "features chosen on all rows": True,
         "duplicates across the split": False,
         "feature that leaks the target": True,
+        "visits of one patient on both sides": True,
+        "time order broken by a random split": True,
     }
     # Overfitting: training accuracy far above validation, validation loss rising at the end.
     assert v["train_acc"] >= 0.99
