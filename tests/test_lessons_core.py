@@ -270,8 +270,22 @@ def test_lesson_04_multiclass(repo: Path, tmp_path: Path) -> None:
         "row_share.tolist()", "[int(confused_true), int(confused_guess)]",
         "[int(r) for r in pair_rows]", "cnn_pred.tolist()", "y_test.tolist()",
         "[float(x) for x in auc_per_class]", "float(ovr_auc)", "float(keras_ovr.result())",
+        "by_pred.tolist()", "column_share.tolist()", "[int(called_true), int(called_guess)]",
     ])
     v: dict[str, Any] = run.values
+    # The column view: every column of a digit the model says sums to 1, its diagonal is that
+    # digit's precision (share of the images called j that are j), and the printed pair holds
+    # the largest off-diagonal share.
+    by_pred, column_share = v["by_pred.tolist()"], v["column_share.tolist()"]
+    truth, predicted = v["y_test.tolist()"], v["cnn_pred.tolist()"]
+    for j in range(10):
+        called = [t for t, p in zip(truth, predicted, strict=True) if p == j]
+        if called:
+            assert sum(row[j] for row in by_pred) == pytest.approx(1.0)
+            assert by_pred[j][j] == pytest.approx(called.count(j) / len(called))
+    called_true, called_guess = v["[int(called_true), int(called_guess)]"]
+    assert called_true != called_guess
+    assert column_share[called_true][called_guess] == max(max(row) for row in column_share)
     # One-vs-rest ROC AUC: the macro average of the ten per-digit AUCs, matched to about two
     # decimals by Keras's AUC(multi_label=True) on one-hot labels, and above the accuracy.
     per_digit = v["[float(x) for x in auc_per_class]"]
