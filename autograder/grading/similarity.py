@@ -5,8 +5,9 @@ Each learner's code of each solution cell (by nbgrader ``grade_id``) is fingerpr
 names, strings and comments normalised away, k-grams hashed and winnowed. The release's starter
 code is subtracted as boilerplate, and so is code much of the class shares. An inverted index
 from fingerprints to learners yields the candidate pairs, so the work grows with the pairs that
-share code, not with all pairs. Identical normalised code and rare identical wrong answers (from
-the grading results) are grouped too.
+share code, not with all pairs. Identical normalised code is grouped too, and so are rare
+identical wrong answers and identical trained models, from the grading results
+(:mod:`autograder.grading.identical`).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from itertools import combinations
 from pathlib import Path
 from typing import Any
 
+from autograder.grading.identical import Group, identical_hand_ins
 from autograder.grading.layout import CourseLayout
 from autograder.grading.learners import MAX_NOTEBOOK_BYTES, shown
 
@@ -52,9 +54,6 @@ MIN_SHARED = 60
 # and the identical-code groups still show such a leak.
 COMMON_FRACTION = 0.05
 COMMON_AT_LEAST = 10
-# A wrong free-form answer counts as shared evidence only when so few learners gave it: a wrong
-# answer that many give is a misconception (the report's wrong-answer list), not a copy.
-RARE_ANSWER = 3
 # The HTML page shows at most this many pairs side by side (all of them are in the CSV).
 HTML_PAIRS = 200
 
@@ -81,24 +80,6 @@ class Pair:
     def score(self) -> float:
         """The larger fraction: code of one learner that is nearly all in the other's."""
         return max(self.fractions)
-
-
-@dataclass(frozen=True)
-class Group:
-    """Learners who handed in the same thing.
-
-    Attributes:
-        kind: ``"code"`` (the same normalised solution code) or ``"answer"`` (the same rare
-            wrong answer).
-        cell: The solution cell's ``grade_id`` or the answer task's grade cell.
-        students: The learner ids, sorted.
-        value: The code (of the first learner) or the answer, as text.
-    """
-
-    kind: str
-    cell: str
-    students: tuple[str, ...]
-    value: str
 
 
 @dataclass
@@ -323,37 +304,10 @@ def find_similarity(course_dir: str | Path, assignment: str,
         found.compared += compared
         found.pairs += pairs
         found.groups += groups
-    found.groups += _shared_answers(course_dir, assignment)
+    found.groups += identical_hand_ins(course_dir, assignment)
     found.pairs.sort(key=lambda pair: (-pair.score, -pair.shared, pair.cell, pair.students))
     found.groups.sort(key=lambda group: (-len(group.students), group.kind, group.cell))
     return found
-
-
-def _shared_answers(course_dir: str | Path, assignment: str) -> list[Group]:
-    """Rare wrong free-form answers that several learners gave word for word."""
-    from autograder.grading.manifest import ManifestError
-    from autograder.grading.manifest import load as load_manifest
-    from autograder.grading.results import load_results
-
-    try:
-        manifest = load_manifest(course_dir, assignment)
-        results = load_results(course_dir, assignment)
-    except (ManifestError, OSError, ValueError):
-        return []
-    free = {task.grade_id for task in manifest.tasks
-            if task.kind == "answer" and not task.is_multiple_choice}
-    answers: dict[tuple[str, str], list[str]] = defaultdict(list)
-    for result in results:
-        try:
-            for task in result["tasks"]:
-                if (task.get("grade_id") in free and task.get("answer") is not None
-                        and float(task["score"]) < float(task["max_score"])):
-                    value = json.dumps(task["answer"], sort_keys=True)
-                    answers[(task["grade_id"], value)].append(str(result["student"]))
-        except (KeyError, TypeError, ValueError, AttributeError):
-            continue  # a result another version wrote: its answers are left out
-    return [Group("answer", cell, tuple(sorted(students)), value)
-            for (cell, value), students in answers.items() if 1 < len(students) <= RARE_ANSWER]
 
 
 def write_csv(found: Similarity, path: Path) -> Path:
@@ -430,7 +384,8 @@ def write_html(found: Similarity, path: Path) -> Path:
                          f"<pre>{_marked(code, slices)}</pre></div>")
         parts.append("</div>")
     if found.groups:
-        parts.append("<h2>Identical code and rare identical wrong answers</h2><table>"
+        parts.append("<h2>Identical code, rare identical wrong answers and identical models"
+                     "</h2><table>"
                      "<tr><th>kind</th><th>cell</th><th>learners</th><th>value</th></tr>")
         for group in found.groups:
             names = ", ".join(shown(student) for student in group.students)
@@ -521,6 +476,6 @@ def summary_lines(found: Similarity, top: int = 10) -> Iterable[str]:
     kinds = Counter(group.kind for group in found.groups)
     if found.groups:
         lines.append(f"  identical: {kinds['code']} groups of code, {kinds['answer']} of rare "
-                     "wrong answers (see similarity.csv)")
+                     f"wrong answers, {kinds['model']} of trained models (see similarity.csv)")
     lines += [f"  similarity: skipped {problem}" for problem in found.problems]
     return lines

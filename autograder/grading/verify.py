@@ -29,12 +29,13 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from autograder.grading.evaluate import Evaluator, Settings
 from autograder.grading.export import SCALERS
+from autograder.grading.fingerprints import model_digest
 from autograder.grading.manifest import Manifest, Task
 from autograder.grading.unseen import unseen_gap
 from autograder.result import Outcome
@@ -73,6 +74,9 @@ class Verdict:
         flag: For the instructor, not the score: what the grader found out of line, such as a
             model far better on grader-only rows of a public dataset than on the learner's own
             test split (:data:`autograder.grading.unseen.UNSEEN_GAP`); ``""`` when nothing was.
+        exports: Fingerprints of the models the task's checks read, such as
+            ``{"model `model`": "<sha256>"}`` (:mod:`autograder.grading.fingerprints`), for the
+            report's identical-model groups.
     """
 
     notebook: str
@@ -84,6 +88,7 @@ class Verdict:
     message: str
     answer: Any = None
     flag: str = ""
+    exports: Mapping[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """Return JSON-ready data.
@@ -91,7 +96,7 @@ class Verdict:
         Returns:
             A dict of the fields.
         """
-        return dict(self.__dict__)
+        return {**self.__dict__, "exports": dict(self.exports)}
 
 
 class Exports:
@@ -105,6 +110,9 @@ class Exports:
         """
         self.folder = Path(folder)
         self._models: dict[str, Any] = {}
+        # Fingerprint of every model read, in the order read ("model `name`" -> digest).
+        self.read: list[tuple[str, str]] = []
+        self._digests: dict[str, str] = {}
         # The course secret, when the grader judges on rows derived from it.
         self.secret: str | None = None
         # How models that need their own classes are evaluated (None: they are refused).
@@ -192,10 +200,13 @@ class Exports:
             ExportProblem: Missing, rejected, or not loadable safely.
         """
         if name in self._models:
+            self.read.append((f"model `{name}`", self._digests[name]))
             return self._models[name]
         path = self._file(f"model-{name}.keras", MAX_MODEL_BYTES)
         if path is None:
             raise self._rejection(name, "model")
+        self._digests[name] = model_digest(path)
+        self.read.append((f"model `{name}`", self._digests[name]))
         from autograder.quiet import no_stderr
 
         with no_stderr():
@@ -415,6 +426,7 @@ def _verify_checks(task: Task, exports: Exports) -> Verdict:
     messages: list[str] = []
     flags: list[str] = []
     worst = Outcome.PASSED
+    first_read = len(exports.read)
     for spec in task.checks:
         try:
             args = [_resolve(value, exports) for value in spec.args]
@@ -439,7 +451,8 @@ def _verify_checks(task: Task, exports: Exports) -> Verdict:
     score = task.points * sum(fractions) / len(fractions)
     verdict = _verdict(task, round(score, 6), worst, "\n".join(messages))
     flag = " ".join(found for found in flags if found)
-    return Verdict(**{**verdict.to_dict(), "flag": flag}) if flag else verdict
+    read = {export: digest for export, digest in exports.read[first_read:] if digest}
+    return Verdict(**{**verdict.to_dict(), "flag": flag, "exports": read})
 
 
 def _resolve(value: Any, exports: Exports) -> Any:
