@@ -2,10 +2,32 @@
 
 from __future__ import annotations
 
+import os
 import time
 import warnings
 from collections.abc import Sequence
 from typing import Any
+
+# Engines by process and gradebook URL: opening nbgrader's Gradebook costs some twenty
+# statements (its schema check) before the first grade, so each process checks a gradebook once.
+# NullPool holds no connection between calls, so a forked worker never shares one with its parent.
+_ENGINES: dict[tuple[int, str, str], Any] = {}
+
+
+def _engine(db_url: str, course: str) -> Any:
+    """The engine of a gradebook whose schema and course row this process has made sure of."""
+    key = (os.getpid(), db_url, course)
+    engine = _ENGINES.get(key)
+    if engine is None:
+        from nbgrader.api import Gradebook
+        from sqlalchemy import create_engine
+        from sqlalchemy.pool import NullPool
+
+        # nbgrader's constructor creates missing tables and the course row, as it did per call.
+        with Gradebook(db_url, course):
+            pass
+        engine = _ENGINES[key] = create_engine(db_url, poolclass=NullPool)
+    return engine
 
 
 def record_grades(db_url: str, assignment: str, student: str, verdicts: Sequence[Any], *,
@@ -18,6 +40,10 @@ def record_grades(db_url: str, assignment: str, student: str, verdicts: Sequence
     ``auto_score`` changes: a score an instructor entered by hand (``manual_score``) stays, and
     nbgrader shows it in place of the automatic one as usual. Writing the same verdicts twice
     leaves the same gradebook, so a retried submission is never counted twice.
+
+    The grades are found by one query and written by one statement, whatever the size of the
+    class or the number of verdicts: nbgrader's ``find_grade`` would run a query per grade cell
+    and its ``Gradebook`` a schema check per call.
 
     Args:
         db_url: Gradebook URL.
@@ -36,40 +62,98 @@ def record_grades(db_url: str, assignment: str, student: str, verdicts: Sequence
         ``"notebook/grade_id"`` -> kernel score (None when not read or not recorded).
     """
     import sqlalchemy.exc
-    from nbgrader.api import Gradebook, MissingEntry
 
     for attempt in range(attempts):
         try:
-            with Gradebook(db_url, course) as gradebook, warnings.catch_warnings():
-                # nbgrader's add_submission trips SQLAlchemy's cascade warnings; they are noise.
-                warnings.simplefilter("ignore", sqlalchemy.exc.SAWarning)
-                try:
-                    gradebook.find_submission(assignment, student)
-                except MissingEntry:
-                    gradebook.update_or_create_student(student)
-                    gradebook.add_submission(assignment, student)
-                if timestamp is not None:
-                    gradebook.update_or_create_submission(assignment, student,
-                                                          timestamp=timestamp)
-                kernel: dict[str, float | None] = {}
-                for verdict in verdicts:
-                    key = f"{verdict.notebook}/{verdict.grade_id}"
-                    try:
-                        grade = gradebook.find_grade(verdict.grade_id, verdict.notebook,
-                                                     assignment, student)
-                    except MissingEntry:
-                        kernel[key] = None
-                        continue
-                    kernel[key] = grade.auto_score if read_kernel else None
-                    grade.auto_score = verdict.score
-                    grade.needs_manual_grade = False
-                gradebook.db.commit()
-                return kernel
+            return _record(_engine(db_url, course), db_url, assignment, student, verdicts,
+                           course, read_kernel, timestamp)
         except sqlalchemy.exc.OperationalError:
+            # Check the schema again next time: the gradebook may have been replaced meanwhile.
+            _ENGINES.pop((os.getpid(), db_url, course), None)
             if attempt == attempts - 1:
                 raise
             time.sleep(0.2 * 2**attempt)
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _record(engine: Any, db_url: str, assignment: str, student: str, verdicts: Sequence[Any],
+            course: str, read_kernel: bool, timestamp: Any) -> dict[str, float | None]:
+    """One attempt of :func:`record_grades`: a lookup, then one transaction of writes."""
+    from nbgrader.api import Assignment, Student, SubmittedAssignment
+    from sqlalchemy import select
+    from sqlalchemy.orm import Session
+
+    # As nbgrader's find_submission: by assignment name, of a student the gradebook has.
+    lookup = (select(SubmittedAssignment.id)
+              .join(Assignment, Assignment.id == SubmittedAssignment.assignment_id)
+              .join(Student, Student.id == SubmittedAssignment.student_id)
+              .filter(Assignment.name == assignment, Student.id == student))
+    with Session(engine) as session, session.begin():
+        found = session.execute(lookup).scalar_one_or_none()
+        if found is not None:
+            return _write(session, found, verdicts, read_kernel, timestamp)
+    _add_submission(db_url, course, assignment, student)
+    with Session(engine) as session, session.begin():
+        return _write(session, session.execute(lookup).scalar_one(), verdicts, read_kernel,
+                      timestamp)
+
+
+def _write(session: Any, submission: str, verdicts: Sequence[Any], read_kernel: bool,
+           timestamp: Any) -> dict[str, float | None]:
+    """Write the verdicts into one submission's grades; return the scores they replace."""
+    from nbgrader.api import BaseCell, Grade, Notebook, SubmittedAssignment, SubmittedNotebook
+    from nbgrader.utils import parse_utc
+    from sqlalchemy import bindparam, select, update
+
+    if timestamp is not None:
+        table = SubmittedAssignment.__table__
+        session.execute(update(table).where(table.c.id == submission)
+                        .values(timestamp=parse_utc(timestamp)))
+    # Every grade of the submission by notebook and cell name. As nbgrader's find_grade, a
+    # grade cell's grade comes first and a task cell's of the same name only when there is none.
+    rows = session.execute(
+        select(Grade.id, Notebook.name, BaseCell.name, BaseCell.type, Grade.auto_score)
+        .select_from(Grade)
+        .join(BaseCell, BaseCell.id == Grade.cell_id)
+        .join(SubmittedNotebook, SubmittedNotebook.id == Grade.notebook_id)
+        .join(Notebook, Notebook.id == SubmittedNotebook.notebook_id)
+        .filter(SubmittedNotebook.assignment_id == submission,
+                BaseCell.type.in_(("GradeCell", "TaskCell")))).all()
+    grades: dict[str, tuple[str, float | None]] = {}
+    for grade_id, notebook, cell, _, score in sorted(rows, key=lambda row: row[3] != "GradeCell"):
+        grades.setdefault(f"{notebook}/{cell}", (grade_id, score))
+    kernel: dict[str, float | None] = {}
+    written: dict[str, float] = {}
+    for verdict in verdicts:
+        key = f"{verdict.notebook}/{verdict.grade_id}"
+        if key not in grades:
+            kernel[key] = None
+            continue
+        # A second verdict on one cell reads what the first wrote, as when each was an object.
+        kernel[key] = written.get(key, grades[key][1]) if read_kernel else None
+        written[key] = verdict.score
+    if written:
+        table = Grade.__table__
+        session.execute(update(table).where(table.c.id == bindparam("grade"))
+                        .values(auto_score=bindparam("score"), needs_manual_grade=False),
+                        [{"grade": grades[key][0], "score": score}
+                         for key, score in written.items()])
+    return kernel
+
+
+def _add_submission(db_url: str, course: str, assignment: str, student: str) -> None:
+    """Create the student and an empty submission, through nbgrader (once per learner)."""
+    import sqlalchemy.exc
+    from nbgrader.api import Gradebook, MissingEntry
+
+    with Gradebook(db_url, course) as gradebook, warnings.catch_warnings():
+        # nbgrader's add_submission trips SQLAlchemy's cascade warnings; they are noise.
+        warnings.simplefilter("ignore", sqlalchemy.exc.SAWarning)
+        try:
+            gradebook.find_submission(assignment, student)
+        except MissingEntry:
+            gradebook.update_or_create_student(student)
+            gradebook.add_submission(assignment, student)
 
 
 def manual_scores(db_url: str, assignment: str, course: str = "default_course"
@@ -84,17 +168,26 @@ def manual_scores(db_url: str, assignment: str, course: str = "default_course"
     Returns:
         (student, notebook, grade_id) -> ``manual_score``.
     """
-    from nbgrader.api import Gradebook, MissingEntry
+    from nbgrader.api import (
+        Assignment,
+        BaseCell,
+        Grade,
+        Gradebook,
+        Notebook,
+        SubmittedAssignment,
+        SubmittedNotebook,
+    )
 
-    found: dict[tuple[str, str, str], float | None] = {}
+    # One query for the class; nbgrader's ORM would load each learner's notebooks and grades.
     with Gradebook(db_url, course) as gradebook:
-        try:
-            submissions = gradebook.find_assignment(assignment).submissions
-        except MissingEntry:
-            return found
-        for submission in submissions:
-            for notebook in submission.notebooks:
-                for grade in notebook.grades:
-                    found[(submission.student.id, notebook.name, grade.name)] = (
-                        grade.manual_score)
-    return found
+        rows = (gradebook.db.query(SubmittedAssignment.student_id, Notebook.name, BaseCell.name,
+                                   Grade.manual_score)
+                .select_from(Grade)
+                .join(BaseCell, BaseCell.id == Grade.cell_id)
+                .join(SubmittedNotebook, SubmittedNotebook.id == Grade.notebook_id)
+                .join(Notebook, Notebook.id == SubmittedNotebook.notebook_id)
+                .join(SubmittedAssignment,
+                      SubmittedAssignment.id == SubmittedNotebook.assignment_id)
+                .join(Assignment, Assignment.id == SubmittedAssignment.assignment_id)
+                .filter(Assignment.name == assignment).all())
+    return {(student, notebook, cell): score for student, notebook, cell, score in rows}

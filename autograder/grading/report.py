@@ -129,10 +129,17 @@ def collect(course_dir: str | Path, assignment: str) -> Report:
     Raises:
         LookupError: The gradebook has no such assignment.
     """
-    from nbgrader.api import Gradebook, MissingEntry
+    from nbgrader.api import (
+        BaseCell,
+        Grade,
+        Gradebook,
+        MissingEntry,
+        Notebook,
+        SubmittedAssignment,
+        SubmittedNotebook,
+    )
 
     questions: dict[str, float] = {}
-    rows: list[StudentRow] = []
     layout = CourseLayout(course_dir)
     with Gradebook(layout.db_url, layout.course_id) as gradebook:
         try:
@@ -145,15 +152,30 @@ def collect(course_dir: str | Path, assignment: str) -> Report:
         for notebook in record.notebooks:
             for cell in notebook.grade_cells:
                 questions[_label(notebook.name, cell.name, several)] = float(cell.max_score)
-        for submission in sorted(record.submissions, key=lambda item: item.student.id):
-            row = StudentRow(submission.student.id)
-            for notebook in submission.notebooks:
-                for grade in notebook.grades:
-                    label = _label(notebook.name, grade.name, several)
-                    row.scores[label] = float(grade.score or 0.0)
-            rows.append(row)
+        # Two queries for the whole class: nbgrader's ORM would load each submission's student,
+        # notebooks and grades one learner at a time.
+        session = gradebook.db
+        students = session.query(SubmittedAssignment.student_id).filter(
+            SubmittedAssignment.assignment_id == record.id).all()
+        by_student = {student: StudentRow(student) for (student,) in sorted(students)}
+        grades = (session.query(SubmittedAssignment.student_id, Notebook.name, BaseCell.name,
+                                Grade.score)
+                  .select_from(Grade)
+                  .join(BaseCell, BaseCell.id == Grade.cell_id)
+                  .join(SubmittedNotebook, SubmittedNotebook.id == Grade.notebook_id)
+                  .join(Notebook, Notebook.id == SubmittedNotebook.notebook_id)
+                  .join(SubmittedAssignment,
+                        SubmittedAssignment.id == SubmittedNotebook.assignment_id)
+                  .filter(SubmittedAssignment.assignment_id == record.id).all())
+        for student, notebook_name, cell_name, score in grades:
+            label = _label(notebook_name, cell_name, several)
+            by_student[student].scores[label] = float(score or 0.0)
+    rows = list(by_student.values())
     results = {result["student"]: result for result in load_results(course_dir, assignment)}
     for row in rows:
+        # Grade cells in notebook order, whatever order the database returned them in.
+        row.scores = {**{label: row.scores[label] for label in questions if label in row.scores},
+                      **row.scores}
         result = results.get(row.student)
         if result:
             row.reason = result.get("reason") or ""
