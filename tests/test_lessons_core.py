@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _lessons import execute_lesson
+from _lessons import assert_static_explorers, execute_lesson
 
 from autograder.notebooks import ExecutedNotebook
 
@@ -173,6 +173,9 @@ def test_lesson_03_binary_thresholds(repo: Path, tmp_path: Path) -> None:
         " float(f1_score(y_test, y_pred))]",
         "keras_scores",
         "sweep", "thresholds.tolist()",
+        "never_falls_going_down", "[at_zero.flagged, at_zero.recall, at_zero.precision]",
+        "[len(y_val), float(y_val.mean())]",
+        "[s.precision for s in grid_states]",
         "float(roc_auc)", "float(average_precision)",
         "screen_threshold", "spam_threshold", "policy_scores",
         "top_left_is_tn", "scaled_ranges", "weak_sweep", "weak_best",
@@ -255,6 +258,17 @@ def test_lesson_03_binary_thresholds(repo: Path, tmp_path: Path) -> None:
     assert policies["medical screen"]["recall"] >= policies["spam filter"]["recall"]
     assert policies["spam filter"]["precision"] >= policies["medical screen"]["precision"]
 
+    # The threshold explorer: down the slider recall and the false positive rate never fall,
+    # precision does not move steadily; at 0 everything is flagged, precision = malignant share.
+    assert_static_explorers(run.notebook, 1)
+    monotone = v["never_falls_going_down"]
+    assert monotone == {"recall": True, "false_positive_rate": True, "precision": False}
+    flagged, recall, precision = v["[at_zero.flagged, at_zero.recall, at_zero.precision]"]
+    rows, malignant_share = v["[len(y_val), float(y_val.mean())]"]
+    assert (flagged, recall) == (rows, 1.0)
+    assert precision == pytest.approx(malignant_share)
+    assert max(v["[s.precision for s in grid_states]"]) > malignant_share
+
 
 def test_lesson_04_multiclass(repo: Path, tmp_path: Path) -> None:
     run = _run(repo, tmp_path, "04-multiclass-classification", 5, [
@@ -271,7 +285,23 @@ def test_lesson_04_multiclass(repo: Path, tmp_path: Path) -> None:
         "[int(r) for r in pair_rows]", "cnn_pred.tolist()", "y_test.tolist()",
         "[float(x) for x in auc_per_class]", "float(ovr_auc)", "float(keras_ovr.result())",
         "by_pred.tolist()", "column_share.tolist()", "[int(called_true), int(called_guess)]",
+        "list(opening_cell)", "[int(true_digit), int(guessed_digit)]",
+        "confusion_explorer.rows(3, 3).tolist()", "confusion_explorer.shown",
+        "[float(cnn_probs[r, confusion_explorer.predicted_class.value])"
+        " for r in confusion_explorer.rows()]",
     ])
+    # The confusion-matrix explorer opens on the most frequent mistake, shows up to 16 images,
+    # most confident first, and a diagonal cell holds correct answers.
+    assert_static_explorers(run.notebook, 1)
+    ev: dict[str, Any] = run.values
+    assert ev["list(opening_cell)"] == ev["[int(true_digit), int(guessed_digit)]"]
+    assert ev["confusion_explorer.shown"] == 16
+    threes = ev["confusion_explorer.rows(3, 3).tolist()"]
+    assert threes and all(ev["y_test.tolist()"][r] == ev["cnn_pred.tolist()"][r] == 3
+                          for r in threes)
+    confidence = ev["[float(cnn_probs[r, confusion_explorer.predicted_class.value])"
+                    " for r in confusion_explorer.rows()]"]
+    assert confidence and confidence == sorted(confidence, reverse=True)
     v: dict[str, Any] = run.values
     # The column view: every column of a digit the model says sums to 1, its diagonal is that
     # digit's precision (share of the images called j that are j), and the printed pair holds

@@ -16,7 +16,11 @@ pytestmark = pytest.mark.slow
 
 def test_lesson_06_leakage_overfitting(tmp_path: Path) -> None:
     epochs = 8
-    v = run_lesson("06-leakage-overfitting", tmp_path, epochs=epochs, probe={
+    v = run_lesson("06-leakage-overfitting", tmp_path, epochs=epochs, explorers=1, probe={
+        "replayed_and_real": "[replayed.epochs_run, epochs_run]",
+        "stop_never_earlier": "stop_never_earlier",
+        "batch_loss_falling": "[bool(np.all(np.diff(r['loss']) < 0))"
+                              " for r in by_batch_size.values()]",
         "leaks": "{k: {s: {m: float(x) for m, x in f.items()} for s, f in p.items()} "
                  "for k, p in leaks.items()}",
         "shared": "int(shared)",
@@ -47,6 +51,12 @@ def test_lesson_06_leakage_overfitting(tmp_path: Path) -> None:
         "final_test_accuracy": "float(final_test_accuracy)",
         "best_val_accuracy": "{k: float(x) for k, x in best_val_accuracy.items()}",
     })
+    # The training-curve explorer replays EarlyStopping: the same stop as the real callback,
+    # later (never earlier) with more patience, and a batch-size run still falling at the end.
+    replayed, real = v["replayed_and_real"]
+    assert replayed == real
+    assert v["stop_never_earlier"] is True
+    assert any(v["batch_loss_falling"]), v["batch_loss_falling"]
     # Leakage: the mild scaler leak, and five leaks that inflate both figures.
     leaks = v["leaks"]
     assert len(leaks) == 6

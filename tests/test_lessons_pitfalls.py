@@ -55,7 +55,26 @@ def test_lesson_05_metric_pitfalls(tmp_path: Path) -> None:
         "seed_recalls": "{str(k): float(r) for k, r in seed_recalls.items()}",
         "per_group": "{g: {k: float(x) for k, x in r.items()} for g, r in per_group.items()}",
         "weighted_recall_again": "float(recall_score(y_test, weighted_pred))",
-    })
+        "cheapest_by_weight": "cheapest_by_weight",
+        "mean_val_score_by_weight": "mean_val_score_by_weight",
+        "val_fraud_share": "float(y_val.mean())",
+        "alert_budget": "ALERT_BUDGET",
+        "lowest_cut": "{n: [cost_explorer.state(n, float(cost_explorer.GRID[0])).alerts,"
+                      " cost_explorer.state(n, float(cost_explorer.GRID[0])).decisions.fn,"
+                      " cost_explorer.state(n, t).decisions.fn]"
+                      " for n, (t, _) in cost_explorer.cheapest.items()}",
+    }, explorers=1)
+    # The cost explorer: heavier fraud weights move the cheapest threshold within the budget
+    # right, several times over, while its cost changes far less; their scores overstate the
+    # risk more; below the budget's band the alerts exceed the budget while fewer frauds slip.
+    cheapest = list(v["cheapest_by_weight"].values())
+    cuts, cheapest_costs = [c[0] for c in cheapest], [c[1] for c in cheapest]
+    assert len(cuts) == 3 and cuts == sorted(cuts) and len(set(cuts)) == 3, cuts
+    assert max(cuts) / min(cuts) >= 3 and max(cheapest_costs) / min(cheapest_costs) < 2, cheapest
+    means = list(v["mean_val_score_by_weight"].values())
+    assert means == sorted(means) and means[-1] > 3 * v["val_fraud_share"], means
+    for alerts, missed_low, missed_cheapest in v["lowest_cut"].values():
+        assert alerts > v["alert_budget"] and missed_low <= missed_cheapest
     # The accuracy paradox: accuracy near the 98 % majority share, most fraud missed.
     paradox = v["paradox"]
     assert paradox["accuracy"] >= 0.97, paradox
