@@ -9,7 +9,9 @@ Builds the small test course (a shape answer, a multiple-choice answer and a dig
 4. ``autograder grade --workers 1 --no-sandbox``, for the confinement's own cost;
 5. ``autograder grade --scheduler ADDRESS`` on a real Dask cluster on 127.0.0.1 (``dask
    scheduler`` and ``dask worker`` processes, started before the clock runs), with 1 and 2
-   one-thread workers and with one two-thread worker.
+   one-thread workers and with one two-thread worker (``--dask`` picks the shapes); with
+   ``--warm``, also on workers started with ``--preload autograder.grading.warm``, which join
+   the scheduler only once they have imported what grading needs.
 
 Prints wall times, the ratio grade(--workers 2) / serial nbgrader (target <= 0.30 on 2 cores),
 the per-submission overhead grade(--workers 1) / bare (target <= 1.2), the confinement's cost per
@@ -19,10 +21,13 @@ kernels. Timings depend on the
 machine and its load; nothing is asserted but that every reference scored full marks.
 
 With ``--repeat N`` every figure is the median of N runs, printed with the spread (lowest and
-highest), so that one run disturbed by other work on the machine does not decide a ratio.
+highest), so that one run disturbed by other work on the machine does not decide a ratio. The
+Dask runs and the local runs they are compared with take turns (one of each per round), so a
+burst of other work on the machine falls on both sides of a ratio alike. Bare execution and
+``--no-sandbox`` run only when ``--workers`` includes 1 (the figures that use them).
 
 Usage: ``.venv/bin/python benchmarks/grading_speed.py [--submissions 12] [--repeat 3]
-[--keep DIR]``
+[--stock-repeat N] [--workers 1 2 4] [--dask 1x1 2x1 1x2] [--warm] [--no-dask] [--keep DIR]``
 """
 
 from __future__ import annotations
@@ -65,6 +70,7 @@ def machine_cpu() -> float:
 
 
 REPEAT = 1
+Run = tuple[str, Callable[..., float], tuple[object, ...]]
 
 
 def timed(label: str, action: Callable[..., float], *args: object) -> float:
@@ -74,15 +80,37 @@ def timed(label: str, action: Callable[..., float], *args: object) -> float:
     CPU seconds do not depend on how busy the cores were kept: on an idle machine with C cores,
     work that keeps every core busy takes about CPU / C of wall time.
     """
-    walls, cpus = [], []
+    return rounds([(label, action, args)])[label]
+
+
+def rounds(runs: list[Run], after_each: Callable[[], object] | None = None) -> dict[str, float]:
+    """Run every ``(label, action, args)`` once per round, :data:`REPEAT` rounds; print each
+    label's median wall time, spread and median CPU time as :func:`timed` does.
+
+    Args:
+        runs: What to time, in the order each round runs them.
+        after_each: Called after every run (a check of the results).
+
+    Returns:
+        Each label's median wall time.
+    """
+    walls: dict[str, list[float]] = {label: [] for label, _, _ in runs}
+    cpus: dict[str, list[float]] = {label: [] for label, _, _ in runs}
     for _ in range(REPEAT):
-        cpu = machine_cpu()
-        walls.append(action(*args))
-        cpus.append(machine_cpu() - cpu)
-    wall = statistics.median(walls)
-    spread = f"  ({min(walls):.1f}-{max(walls):.1f} s over {REPEAT} runs)" if REPEAT > 1 else ""
-    print(f"{label:<36}{wall:7.1f} s wall  {statistics.median(cpus):7.1f} s CPU{spread}")
-    return wall
+        for label, action, args in runs:
+            cpu = machine_cpu()
+            walls[label].append(action(*args))
+            cpus[label].append(machine_cpu() - cpu)
+            if after_each is not None:
+                after_each()
+    medians = {}
+    for label, _, _ in runs:
+        wall = medians[label] = statistics.median(walls[label])
+        spread = (f"  ({min(walls[label]):.1f}-{max(walls[label]):.1f} s over {REPEAT} runs)"
+                  if REPEAT > 1 else "")
+        print(f"{label:<40}{wall:7.1f} s wall  {statistics.median(cpus[label]):7.1f} s CPU"
+              f"{spread}  [load {os.getloadavg()[0]:.1f}]")
+    return medians
 
 
 def bare_execution(course: Path, students: list[str]) -> float:
@@ -115,11 +143,14 @@ def autograder_grade(course: Path, workers: int, *extra: str) -> float:
     return time.monotonic() - started
 
 
-def cluster_grade(course: Path, folder: Path, workers: int, threads: int) -> float:
-    """Start a Dask cluster, then time ``autograder grade --scheduler``; return the wall time."""
+def cluster_grade(course: Path, folder: Path, workers: int, threads: int,
+                  preload: str | None = None) -> float:
+    """Start a Dask cluster (its workers with ``--preload``, when given), then time
+    ``autograder grade --scheduler``; return the wall time."""
     from _dask_cluster import running
 
-    with running(folder, workers, threads=threads) as cluster:
+    shutil.rmtree(folder, ignore_errors=True)
+    with running(folder, workers, threads=threads, preload=preload) as cluster:
         started = time.monotonic()
         subprocess.run([str(Path(sys.executable).parent / "autograder"), "grade", str(course),
                         course_kit.ASSIGNMENT, "--scheduler", cluster.address], check=True,
@@ -147,8 +178,16 @@ def main() -> int:
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2, 4])
     parser.add_argument("--keep", type=Path, default=None, help="build the course here and keep it")
     parser.add_argument("--no-dask", action="store_true", help="skip the Dask cluster runs")
+    parser.add_argument("--dask", nargs="+", default=["1x1", "2x1", "1x2"],
+                        help="cluster shapes, WORKERSxTHREADS")
+    parser.add_argument("--warm", action="store_true",
+                        help="also time Dask workers started with --preload "
+                             "autograder.grading.warm")
     parser.add_argument("--repeat", type=int, default=1,
                         help="runs per figure; the median is reported, with the spread")
+    parser.add_argument("--stock-repeat", type=int, default=None,
+                        help="runs of serial nbgrader autograde, the slowest figure "
+                             "(default: --repeat)")
     args = parser.parse_args()
     if args.repeat < 1:
         parser.error(f"--repeat must be at least 1, not {args.repeat}")
@@ -164,16 +203,34 @@ def main() -> int:
     # Other work on the machine skews every figure below; the load average says how much.
     print(f"load average at start: {os.getloadavg()[0]:.1f}")
 
-    bare = timed("bare nbclient execution, serial:", bare_execution, course, students)
+    try:
+        shapes = [tuple(int(part) for part in shape.split("x")) for shape in args.dask]
+    except ValueError:
+        parser.error(f"--dask takes shapes such as 2x1, not {' '.join(args.dask)}")
+    REPEAT = args.stock_repeat or args.repeat
     serial = timed("nbgrader autograde, serial:", serial_nbgrader, course)
-    unconfined = timed("autograder grade -j 1 --no-sandbox:", autograder_grade, course, 1,
-                       "--no-sandbox")
-    check_full_marks(course)
-    walls: dict[int, float] = {}
-    for workers in args.workers:
-        walls[workers] = timed(f"autograder grade --workers {workers}:", autograder_grade,
-                               course, workers)
-        results = check_full_marks(course)
+    REPEAT = args.repeat
+    if 1 in args.workers:
+        bare = timed("bare nbclient execution, serial:", bare_execution, course, students)
+        unconfined = timed("autograder grade -j 1 --no-sandbox:", autograder_grade, course, 1,
+                           "--no-sandbox")
+        check_full_marks(course)
+    local_runs: list[Run] = [(f"autograder grade --workers {workers}:", autograder_grade,
+                              (course, workers)) for workers in args.workers]
+    dask_runs: list[Run] = []
+    if not args.no_dask:
+        for workers, threads in shapes:
+            dask_runs.append((f"Dask, {workers} worker(s) x {threads} thread(s):",
+                              cluster_grade, (course, root / "dask", workers, threads)))
+            if args.warm:
+                dask_runs.append((f"Dask warm, {workers} worker(s) x {threads} thread(s):",
+                                  cluster_grade, (course, root / "dask", workers, threads,
+                                                  "autograder.grading.warm")))
+    last: list[list[dict]] = []
+    timings = rounds(local_runs + dask_runs, lambda: last.append(check_full_marks(course)))
+    results = last[-1]
+    walls = {workers: timings[f"autograder grade --workers {workers}:"]
+             for workers in args.workers}
 
     if 2 in walls:
         print(f"ratio grade(--workers 2) / serial nbgrader: {walls[2] / serial:.2f} "
@@ -183,21 +240,24 @@ def main() -> int:
               f"(target <= 1.2)")
         print(f"confinement's cost per submission (grade -j 1, sandbox minus none): "
               f"{(walls[1] - unconfined) / len(students):+.2f} s")
+    for workers in args.workers:
+        print(f"ratio grade(--workers {workers}) / serial nbgrader (ours / stock): "
+              f"{walls[workers] / serial:.2f}")
     if not args.no_dask:
-        dask: dict[tuple[int, int], float] = {}
-        for workers, threads in ((1, 1), (2, 1), (1, 2)):
-            dask[workers, threads] = timed(
-                f"Dask, {workers} worker(s) x {threads} thread(s):", cluster_grade, course,
-                root / f"dask-{workers}x{threads}", workers, threads)
-            check_full_marks(course)
-        for (workers, threads), wall in dask.items():
+        for workers, threads in shapes:
             local = walls.get(workers * threads)
-            if local:
-                print(f"Dask overhead, {workers} x {threads} over local --workers "
-                      f"{workers * threads}: {100 * (wall / local - 1):+.0f} % per submission "
-                      f"(target <= 10 %)")
-        print(f"Dask wall time with 2 workers / with 1: {dask[2, 1] / dask[1, 1]:.2f} "
-              f"(ideal 0.50 where each worker has its own cores)")
+            for kind in ("", " warm") if args.warm else ("",):
+                wall = timings[f"Dask{kind}, {workers} worker(s) x {threads} thread(s):"]
+                print(f"ratio Dask{kind} {workers} x {threads} / serial nbgrader: "
+                      f"{wall / serial:.2f}")
+                if local:
+                    print(f"Dask{kind} overhead, {workers} x {threads} over local --workers "
+                          f"{workers * threads}: {100 * (wall / local - 1):+.0f} % "
+                          f"(target <= 10 %{'; warm: <= 0 %' if kind else ''})")
+        one, two = "Dask, 1 worker(s) x 1 thread(s):", "Dask, 2 worker(s) x 1 thread(s):"
+        if one in timings and two in timings:
+            print(f"Dask wall time with 2 workers / with 1: {timings[two] / timings[one]:.2f} "
+                  f"(ideal 0.50 where each worker has its own cores)")
     print(f"peak memory of a worker process: {max(r['peak_worker_mb'] for r in results):.0f} MB; "
           f"of a submission's kernel: {max(r['peak_kernel_mb'] for r in results):.0f} MB "
           f"(last run)")

@@ -56,14 +56,17 @@ class DaskCluster:
     def address(self) -> str:
         return str(json.loads(self.scheduler_file.read_text())["address"])
 
-    def start_worker(self, name: str, *, nanny: bool = False, threads: int = 1) -> None:
-        """Start one worker process (under a nanny that restarts it, when ``nanny``)."""
+    def start_worker(self, name: str, *, nanny: bool = False, threads: int = 1,
+                     preload: str | None = None) -> None:
+        """Start one worker process (under a nanny that restarts it, when ``nanny``; with
+        ``--preload MODULE``, when ``preload``)."""
         log = open(self.folder / f"{name}.log", "ab")  # noqa: SIM115 - kept by the process
+        extra = ["--preload", preload] if preload else []
         self.workers[name] = subprocess.Popen(
             [self.dask, "worker", self.address, "--name", name, "--nthreads", str(threads),
              "--nworkers", "1", "--nanny" if nanny else "--no-nanny", "--no-dashboard",
              "--memory-limit", "0", "--host", "127.0.0.1",
-             "--local-directory", str(self.folder / name)],
+             "--local-directory", str(self.folder / name), *extra],
             stdout=log, stderr=log, env=self.env, start_new_session=True)
 
     def client(self) -> Any:
@@ -99,13 +102,15 @@ def _kill_group(process: subprocess.Popen[bytes]) -> None:
 
 @contextlib.contextmanager
 def running(folder: Path, workers: int, *, nanny: bool = False, threads: int = 1,
-            env: dict[str, str] | None = None) -> Iterator[DaskCluster]:
-    """A started cluster with ``workers`` workers of ``threads`` threads, stopped afterwards."""
+            env: dict[str, str] | None = None,
+            preload: str | None = None) -> Iterator[DaskCluster]:
+    """A started cluster with ``workers`` workers of ``threads`` threads (each started with
+    ``--preload`` when given), stopped afterwards."""
     cluster = DaskCluster(folder, env)
     try:
         cluster.start_scheduler()
         for index in range(workers):
-            cluster.start_worker(f"w{index}", nanny=nanny, threads=threads)
+            cluster.start_worker(f"w{index}", nanny=nanny, threads=threads, preload=preload)
         cluster.wait_for_workers(workers)
         yield cluster
     finally:

@@ -47,6 +47,7 @@ from autograder.grading.session import (
 IN_FLIGHT_PER_WORKER = 4
 IN_FLIGHT_MIN = 16
 CONNECT_SECONDS = 30
+RELEASE_SECONDS = 10
 
 
 def grade_on_cluster(course_dir: str | Path, assignment: str, scheduler: str, *,
@@ -94,6 +95,7 @@ def grade_on_cluster(course_dir: str | Path, assignment: str, scheduler: str, *,
     results: dict[str, SubmissionResult] = {}
     bar = Progress(len(todo), progress)
     with _connect(scheduler) as client:
+        _warm_workers(client, options)
         try:
             # A folder holding links, devices, FIFOs or sockets is refused here, by name, as
             # local grading refuses it: packing would silently leave those entries out.
@@ -110,6 +112,11 @@ def grade_on_cluster(course_dir: str | Path, assignment: str, scheduler: str, *,
                 result = _record(layout, manifest, student, outcome)
                 results[student] = result
                 bar.update(result)
+            # The workers drop their copy of the course (and its secret) now, and a warm
+            # worker starts a fresh spare verifier for the next batch.
+            with contextlib.suppress(Exception):
+                client.run(remote.release, bundle.digest, on_error="ignore",
+                           callback_timeout=RELEASE_SECONDS)
         except KeyboardInterrupt:
             raise GradingInterrupted(f"grading stopped: {len(results)} of {len(todo)} "
                                      "submissions were graded and recorded; run the command "
@@ -146,6 +153,30 @@ def _connect(scheduler: str) -> Iterator[Any]:
     finally:
         with contextlib.suppress(Exception):
             client.close(timeout=10)
+
+
+def _warm_workers(client: Any, options: dict[str, Any]) -> None:
+    """Register the warm-up plugin (once per scheduler), so every worker, now or joining
+    later, has imported and started what grading needs (see :mod:`autograder.grading.warm`).
+
+    Raises:
+        SandboxUnavailable: A worker cannot confine kernels (the message names the worker).
+        ClusterError: A worker's warm-up failed; the message names the worker and the cause.
+    """
+    from autograder.grading.warm import PLUGIN_NAME, WarmGrading
+
+    try:
+        client.register_plugin(WarmGrading(sandboxed=options["sandboxed"],
+                                           limits=options["limits"]))
+    except Exception as exc:
+        # The scheduler keeps a plugin that failed; forgetting it makes the next batch check
+        # again, on every worker, instead of trusting a warm-up that never happened.
+        with contextlib.suppress(Exception):
+            client.unregister_worker_plugin(PLUGIN_NAME)
+        if isinstance(exc, (SandboxUnavailable, ClusterError)):
+            raise
+        raise ClusterError(f"the Dask workers could not prepare for grading: "
+                           f"{type(exc).__name__}: {exc}") from None
 
 
 def _run_tasks(client: Any, bundle: remote.CourseBundle, todo: list[str],

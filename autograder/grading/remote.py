@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from autograder.grading import staging
+from autograder.grading import staging, warm
 from autograder.grading.layout import CONFIG_NAME, CourseLayout
 from autograder.grading.manifest import manifest_path
 from autograder.grading.sandbox import Limits
@@ -152,14 +152,26 @@ class WorkerCourse:
         with open(root / CONFIG_NAME, "a", encoding="utf-8") as config:
             config.write(_local_config(root))
         self.layout = CourseLayout(root)
+        sandboxed = bool(options.get("sandboxed", True))
+        limits = Limits(**options.get("limits", {}))
+        # A warm worker's spare verifier has imported already (see autograder.grading.warm).
+        spare = warm.take(sandboxed, limits)
         # One long-lived thread owns the verifier: bubblewrap ties a sandbox's life to the
         # thread that started it, and Dask's own task threads come and go (secede, rejoin).
-        self.keeper = ThreadPoolExecutor(max_workers=1, thread_name_prefix="verifier")
-        self.session = self.keeper.submit(
-            GradingSession, self.layout, bundle.assignment,
-            sandboxed=bool(options.get("sandboxed", True)),
-            limits=Limits(**options.get("limits", {})), timeout=options.get("timeout"),
-            memory_mb=options.get("memory_mb")).result()
+        self.keeper = (spare.keeper if spare is not None
+                       else ThreadPoolExecutor(max_workers=1, thread_name_prefix="verifier"))
+        try:
+            self.session = self.keeper.submit(
+                GradingSession, self.layout, bundle.assignment, sandboxed=sandboxed,
+                limits=limits, timeout=options.get("timeout"),
+                memory_mb=options.get("memory_mb"),
+                prepared=spare.prepared if spare is not None else None).result()
+        except BaseException:
+            if spare is not None:
+                self.keeper.submit(spare.prepared.close).result()
+            self.keeper.shutdown()
+            shutil.rmtree(self.folder, ignore_errors=True)
+            raise
         self.threads = thread_env(max(1, slots))
         self.idle: queue.LifoQueue[Any] = queue.LifoQueue()
         self.workers = contextlib.ExitStack()
@@ -262,6 +274,34 @@ def _dask_threads() -> int:
         return int(get_worker().state.nthreads)
     except (ImportError, ValueError, AttributeError):
         return 1
+
+
+def release(digest: str) -> int:
+    """Close this worker's copies of a bundle once its batch is over (the client asks).
+
+    The course copy (and the secret in it) is deleted now rather than after
+    :data:`IDLE_SECONDS`, and a warm worker starts a fresh spare verifier for the next batch.
+    Closing waits for the grading workers to end, so it runs in a thread of its own: the
+    client's call returns at once. Not a daemon thread: a worker that exits meanwhile still
+    deletes the copies it no longer lists.
+
+    Args:
+        digest: The bundle's digest.
+
+    Returns:
+        How many course copies are being closed.
+    """
+    with _COURSES_LOCK:
+        done = [_COURSES.pop(key) for key in list(_COURSES) if key.startswith(f"{digest}:")]
+
+    def close_all() -> None:
+        for course in done:
+            with contextlib.suppress(Exception):
+                course.close()
+        warm.rearm()
+
+    threading.Thread(target=close_all, name="release", daemon=False).start()
+    return len(done)
 
 
 @atexit.register

@@ -94,6 +94,72 @@ def check_sandbox(sandboxed: bool) -> None:
                                  "learners' code).")
 
 
+@dataclass
+class PreparedRun:
+    """A batch's run folder and its verifier, started before the batch's inputs are known.
+
+    Nothing in it depends on the course: the verifier holds no grader data until a session
+    warms it with the course secret, so it can be started ahead, when a Dask worker starts
+    (:mod:`autograder.grading.warm`), and adopted by the first session that matches it.
+
+    Attributes:
+        run: The run folder (private, under the stage root).
+        exports_root: Where submissions' exports go; the only folder the verifier reads.
+        verifier: The verifier, started (its preloader may still be importing).
+        log: The verifier's log, open for appending.
+        confined: Whether the verifier is confined.
+        limits: The limits of its forks.
+    """
+
+    run: Path
+    exports_root: Path
+    verifier: _Verifier
+    log: IO[bytes]
+    confined: bool
+    limits: Limits
+
+    def close(self) -> None:
+        """Stop the verifier and delete the run folder."""
+        try:
+            self.verifier.stop()
+        finally:
+            self.log.close()
+            staging.remove(self.run)
+
+
+def prepare_run(*, confined: bool, limits: Limits, log_path: Path | None = None
+                ) -> PreparedRun:
+    """Check confinement, make a run folder and start its verifier (which imports meanwhile).
+
+    Args:
+        confined: Confine the verifier (and so the batch's kernels: the check is the same).
+        limits: The limits of the verifier's forks.
+        log_path: The verifier's log; ``verifier.log`` in the run folder when None.
+
+    Returns:
+        The prepared run.
+
+    Raises:
+        SandboxUnavailable: ``confined`` and this machine cannot confine kernels.
+        UsageError: The stage root is too deep for a kernel's sockets.
+        OSError: No stage root can be written.
+    """
+    check_sandbox(confined)
+    staging.check_socket_room(staging.stage_root())
+    run = staging.new_folder(None, staging.RUN_PREFIX)
+    try:
+        exports_root = run / "exports"
+        exports_root.mkdir()
+        sandbox.own_for_sandbox(exports_root)
+        log = open(log_path or run / "verifier.log", "ab")  # noqa: SIM115 - closed by close()
+    except BaseException:
+        staging.remove(run)
+        raise
+    verifier = _Verifier(exports_root, confined=confined, limits=limits, memory_bytes=None,
+                         log=log)
+    return PreparedRun(run, exports_root, verifier, log, confined, limits)
+
+
 class _Verifier:
     """The grader's own confined verifier, shared by every worker of a batch."""
 
@@ -149,35 +215,39 @@ class GradingSession:
         limits: The kernels' limits; the defaults when None.
         timeout: Time limit per submission; :func:`default_timeout` when None.
         memory_mb: Kernel memory limit per submission in MB; None for none.
+        prepared: A run started ahead with the same ``sandboxed`` and ``limits``
+            (:func:`prepare_run`); the session owns it from now on. None starts one.
 
     Raises:
         ManifestError: The assignment has no manifest.
         SandboxUnavailable: ``sandboxed`` and this machine cannot confine kernels.
+        ValueError: ``prepared`` was started with other settings.
     """
 
     def __init__(self, layout: CourseLayout, assignment: str, *, sandboxed: bool = True,
                  limits: Limits | None = None, timeout: float | None = None,
-                 memory_mb: float | None = DEFAULT_MEMORY_MB):
+                 memory_mb: float | None = DEFAULT_MEMORY_MB,
+                 prepared: PreparedRun | None = None):
         from autograder.grading.manifest import load as load_manifest
 
         self.layout = layout
         self.manifest = load_manifest(layout.root, assignment)
         self.secret = read_secret(layout)
-        check_sandbox(sandboxed)
         self.confined = sandboxed
         self.limits = limits or Limits()
         self.timeout = timeout if timeout is not None else default_timeout(layout, assignment)
         self.memory = int(memory_mb * 2**20) if memory_mb else None
         self.logs = layout.logs(assignment)
         self.logs.mkdir(parents=True, exist_ok=True)
-        staging.check_socket_room(staging.stage_root())
-        self.run = staging.new_folder(None, staging.RUN_PREFIX)
-        self.exports_root = self.run / "exports"
-        self.exports_root.mkdir()
-        sandbox.own_for_sandbox(self.exports_root)
-        self._verifier_log = open(self.logs / "verifier.log", "ab")  # noqa: SIM115
-        self.verifier = _Verifier(self.exports_root, confined=sandboxed, limits=self.limits,
-                                  memory_bytes=self.memory, log=self._verifier_log)
+        if prepared is None:
+            prepared = prepare_run(confined=sandboxed, limits=self.limits,
+                                   log_path=self.logs / "verifier.log")
+        elif (prepared.confined, prepared.limits) != (sandboxed, self.limits):
+            raise ValueError("the prepared run was started with other confinement or limits")
+        self.prepared = prepared
+        self.run, self.exports_root = prepared.run, prepared.exports_root
+        self.verifier = prepared.verifier
+        self.verifier.memory_bytes = self.memory
         # In a thread: workers start meanwhile, and the first verification waits for it.
         threading.Thread(target=self.verifier.warm, args=(self.manifest, self.secret),
                          daemon=True).start()
@@ -302,11 +372,7 @@ class GradingSession:
 
     def close(self) -> None:
         """Stop the verifier and delete the run folder."""
-        try:
-            self.verifier.stop()
-        finally:
-            self._verifier_log.close()
-            staging.remove(self.run)
+        self.prepared.close()
 
 
 def zero_verdicts(manifest: Any, message: str) -> list[Any]:
