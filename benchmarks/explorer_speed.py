@@ -115,7 +115,7 @@ def explorers() -> dict[str, list[tuple[Any, list[Any]]]]:
         "lesson 6 training: setting": [
             (training.setting, _cycle(list(groups["regularisation"]), MOVES))],
         "lesson 6 training: patience": [(training.patience, _cycle(range(1, 21), MOVES))],
-        "lesson 6 training: knob (redraws the axes)": [
+        "lesson 6 training: knob (swaps drawn axes)": [
             (training.knob, _cycle(list(groups), MOVES // 4))],
     }
 

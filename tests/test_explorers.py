@@ -227,12 +227,13 @@ def test_picking_a_cell_shows_that_cells_images() -> None:
     explorer.true_class.value, explorer.predicted_class.value = 2, 2
     correct = int(np.sum((y_true == 2) & (y_pred == 2)))
     assert f"True 2, predicted 2: {correct} correct answers" in explorer.readout.value
-    shown = [image for _, image in explorer._tiles if image.get_visible()]
-    assert len(shown) == min(correct, 16)
-    np.testing.assert_array_equal(shown[0].get_array(), images[explorer.rows()[0]])
+    filled = [p for p in range(16) if not np.isnan(explorer.tile(p)).all()]
+    assert filled == list(range(min(correct, 16)))
+    for position in (0, len(filled) - 1):
+        np.testing.assert_array_equal(explorer.tile(position), images[explorer.rows()[position]])
     explorer.predicted_class.value = 1  # true 2 is never read as 1 here
     assert "predicted 1: 0 mistakes." in explorer.readout.value
-    assert not any(image.get_visible() for _, image in explorer._tiles)
+    assert all(np.isnan(explorer.tile(p)).all() for p in range(16))
 
 
 def test_the_cost_explorer_switches_models_without_retraining(binary) -> None:

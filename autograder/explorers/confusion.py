@@ -54,7 +54,7 @@ class ConfusionExplorer(Explorer):
         self.predicted_class = choice(options, int(start_pred), "Predicted class (matrix column)",
                                       kind="select")
         self.shown = columns * rows
-        super().__init__([self.true_class, self.predicted_class], figsize=(11, 3.4))
+        super().__init__([self.true_class, self.predicted_class], figsize=(11, 3.8))
 
         grid = self.figure.add_gridspec(rows, columns + 3)
         ax_matrix = self.figure.add_subplot(grid[:, :3])
@@ -68,19 +68,39 @@ class ConfusionExplorer(Explorer):
         ax_matrix.set(xlabel="predicted", ylabel="true", title="Mistakes (diagonal: grey)")
         self._cell = Rectangle((0, 0), 1, 1, fill=False, edgecolor="black", linewidth=2.5)
         ax_matrix.add_patch(self._cell)
-        blank = np.zeros(self.images.shape[1:3])
-        self._tiles = []
-        for index in range(self.shown):
-            ax = self.figure.add_subplot(grid[index // columns, 3 + index % columns])
-            ax.set_axis_off()
-            tile = ax.imshow(blank, cmap="gray_r", interpolation="nearest",
-                             vmin=float(self.images.min()), vmax=float(self.images.max()))
-            self._tiles.append((ax, tile))
-            # An empty title now, so the first draw keeps room for the probabilities.
-            ax.set_title(" ", fontsize=8)
-        self.animate(self._cell, *(artist for ax, image in self._tiles
-                                   for artist in (image, ax.title)))
+        # All tiles are one image (a mosaic, gaps left blank): one resampling per move instead
+        # of one per tile, which is most of a move's drawing time.
+        height, width = self.images.shape[1:3]
+        self._columns, self._top = columns, max(2, height // 3)
+        self._cell_size = (height + self._top, width + 1)
+        self._pixels = np.full((rows * self._cell_size[0], columns * self._cell_size[1]), np.nan)
+        ax_tiles = self.figure.add_subplot(grid[:, 3:])
+        ax_tiles.set_axis_off()
+        self._mosaic = ax_tiles.imshow(self._pixels, cmap="gray_r", interpolation="nearest",
+                                       vmin=float(self.images.min()),
+                                       vmax=float(self.images.max()))
+        self._titles = [
+            ax_tiles.text((index % columns) * self._cell_size[1] + width / 2,
+                          (index // columns) * self._cell_size[0] + self._top - 1.0, "",
+                          ha="center", va="bottom", fontsize=8)
+            for index in range(self.shown)]
+        self.animate(self._cell, self._mosaic, *self._titles)
         self.refresh()
+
+    def tile(self, position: int) -> np.ndarray:
+        """The pixels of one tile of the grid as drawn (NaN where it is empty).
+
+        Args:
+            position: Tile number, row by row from the top left.
+
+        Returns:
+            A ``(height, width)`` array.
+        """
+        row, column = divmod(position, self._columns)
+        top = row * self._cell_size[0] + self._top
+        left = column * self._cell_size[1]
+        height, width = self.images.shape[1:3]
+        return self._pixels[top:top + height, left:left + width]
 
     def rows(self, true_class: int | None = None, predicted_class: int | None = None
              ) -> np.ndarray:
@@ -109,15 +129,15 @@ class ConfusionExplorer(Explorer):
         true, predicted = self.true_class.value, self.predicted_class.value
         cell = self.rows()
         self._cell.set_xy((predicted - 0.5, true - 0.5))
-        for position, (ax, image) in enumerate(self._tiles):
-            visible = position < len(cell)
-            image.set_visible(visible)
-            ax.title.set_text("")
-            if visible:
+        self._pixels[:] = np.nan
+        for position, title in enumerate(self._titles):
+            title.set_text("")
+            if position < len(cell):
                 row = cell[position]
-                image.set_data(self.images[row].reshape(self.images.shape[1:3]))
+                self.tile(position)[:] = self.images[row].reshape(self.images.shape[1:3])
                 if self.probabilities is not None:
-                    ax.title.set_text(f"{self.probabilities[row, predicted]:.0%}")
+                    title.set_text(f"{self.probabilities[row, predicted]:.0%}")
+        self._mosaic.set_data(self._pixels)
         true_name, predicted_name = self.class_names[true], self.class_names[predicted]
         kind = "correct answers" if true == predicted else "mistakes"
         shown = min(len(cell), self.shown)
