@@ -103,25 +103,32 @@ def _write(session: Any, submission: str, verdicts: Sequence[Any], read_kernel: 
     """Write the verdicts into one submission's grades; return the scores they replace."""
     from nbgrader.api import BaseCell, Grade, Notebook, SubmittedAssignment, SubmittedNotebook
     from nbgrader.utils import parse_utc
-    from sqlalchemy import bindparam, select, update
+    from sqlalchemy import and_, bindparam, select, update
 
     if timestamp is not None:
         table = SubmittedAssignment.__table__
         session.execute(update(table).where(table.c.id == submission)
                         .values(timestamp=parse_utc(timestamp)))
-    # Every grade of the submission by notebook and cell name. As nbgrader's find_grade, a
-    # grade cell's grade comes first and a task cell's of the same name only when there is none.
-    rows = session.execute(
-        select(Grade.id, Notebook.name, BaseCell.name, BaseCell.type, Grade.auto_score)
-        .select_from(Grade)
-        .join(BaseCell, BaseCell.id == Grade.cell_id)
-        .join(SubmittedNotebook, SubmittedNotebook.id == Grade.notebook_id)
-        .join(Notebook, Notebook.id == SubmittedNotebook.notebook_id)
-        .filter(SubmittedNotebook.assignment_id == submission,
-                BaseCell.type.in_(("GradeCell", "TaskCell")))).all()
+    # The submission's notebooks and their grade and task cells, then their grades by the
+    # (cell, notebook) index: a join from the grades would scan every grade of the class.
+    cells = session.execute(
+        select(SubmittedNotebook.id, Notebook.name, BaseCell.id, BaseCell.name, BaseCell.type)
+        .select_from(Notebook)
+        .join(SubmittedNotebook, and_(SubmittedNotebook.notebook_id == Notebook.id,
+                                      SubmittedNotebook.assignment_id == submission))
+        .join(BaseCell, BaseCell.notebook_id == Notebook.id)
+        .filter(BaseCell.type.in_(("GradeCell", "TaskCell")))).all()
+    found = {(cell, notebook): (grade, score) for grade, cell, notebook, score in session.execute(
+        select(Grade.id, Grade.cell_id, Grade.notebook_id, Grade.auto_score)
+        .filter(Grade.cell_id.in_(sorted({row[2] for row in cells})),
+                Grade.notebook_id.in_(sorted({row[0] for row in cells}))))} if cells else {}
+    # As nbgrader's find_grade, a grade cell's grade comes first and a task cell's of the same
+    # name only when there is none.
     grades: dict[str, tuple[str, float | None]] = {}
-    for grade_id, notebook, cell, _, score in sorted(rows, key=lambda row: row[3] != "GradeCell"):
-        grades.setdefault(f"{notebook}/{cell}", (grade_id, score))
+    for notebook_id, notebook, cell_id, cell, _ in sorted(cells,
+                                                          key=lambda row: row[4] != "GradeCell"):
+        if (cell_id, notebook_id) in found:
+            grades.setdefault(f"{notebook}/{cell}", found[(cell_id, notebook_id)])
     kernel: dict[str, float | None] = {}
     written: dict[str, float] = {}
     for verdict in verdicts:
