@@ -304,15 +304,28 @@ class Hub:
         return self.log.read_text(errors="replace")[-chars:] if self.log else ""
 
     def stop(self) -> None:
-        """Stop the hub (it stops its proxy, the service and the servers) and wait for it."""
-        if self.process is None or self.process.poll() is not None:
+        """Stop the hub (it stops its proxy, the service and the servers) and wait for it.
+
+        A hub that died on its own (a service that failed to start) leaves its proxy running:
+        that proxy, named by the pid file the hub wrote, is stopped here.
+        """
+        if self.process is None:
             return
-        self.process.send_signal(signal.SIGTERM)
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=30)
+        pid_file = self.base / "state" / "jupyterhub-proxy.pid"
         try:
-            self.process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=30)
+            pid = int(pid_file.read_text().strip())
+            # Only the proxy this hub started: the pid file may outlive it, its pid reused.
+            if str(PROXY) in Path(f"/proc/{pid}/cmdline").read_text(errors="replace"):
+                os.kill(pid, signal.SIGTERM)
+        except (OSError, ValueError):
+            pass
 
 
 def new_hub(base: Path, course_id: str, learners: int) -> Hub:
