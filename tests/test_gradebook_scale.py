@@ -268,3 +268,33 @@ def test_hand_scores_are_read_for_the_class_in_as_many_statements(
         assert any(score is not None for score in scores.values())
         assert manual_scores(layout.db_url, "no_such_assignment", layout.course_id) == {}
     assert counts[10] == counts[200], counts
+
+
+def test_the_grader_indexes_what_the_formgrader_submission_list_joins(tmp_path: Path) -> None:
+    # Which plan SQLite picks depends on the class (with one assignment a scan is as good);
+    # benchmarks/class_size.py measures the gain on a course of several assignments. Here: the
+    # indexes appear with the grader's first write, and the formgrader reads the same rows.
+    from nbgrader.api import Gradebook
+    from sqlalchemy import create_engine, inspect
+
+    from autograder.grading.gradebook import INDEXES
+
+    course = make_class(tmp_path / "class", 10)
+    layout = CourseLayout(course)
+    engine = create_engine(layout.db_url)
+
+    def indexes() -> set[str]:
+        return {index["name"] for _, table, _ in INDEXES
+                for index in inspect(engine).get_indexes(table)}
+
+    def submissions() -> list[dict]:
+        with Gradebook(layout.db_url, layout.course_id) as gradebook:
+            return [row for row in gradebook.submission_dicts(ASSIGNMENT)
+                    if row["student"] != "s002"]  # the write below changes this one
+
+    rows = submissions()
+    assert not indexes() & {name for name, _, _ in INDEXES}
+    record_grades(layout.db_url, ASSIGNMENT, "s002", verdicts({("part1", "q1"): 1.0}),
+                  course=layout.course_id)
+    assert {name for name, _, _ in INDEXES} <= indexes()
+    assert sorted(submissions(), key=str) == sorted(rows, key=str)

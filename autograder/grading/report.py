@@ -129,15 +129,9 @@ def collect(course_dir: str | Path, assignment: str) -> Report:
     Raises:
         LookupError: The gradebook has no such assignment.
     """
-    from nbgrader.api import (
-        BaseCell,
-        Grade,
-        Gradebook,
-        MissingEntry,
-        Notebook,
-        SubmittedAssignment,
-        SubmittedNotebook,
-    )
+    from nbgrader.api import Gradebook, MissingEntry, SubmittedAssignment
+
+    from autograder.grading.gradebook import class_grades
 
     questions: dict[str, float] = {}
     layout = CourseLayout(course_dir)
@@ -158,15 +152,7 @@ def collect(course_dir: str | Path, assignment: str) -> Report:
         students = session.query(SubmittedAssignment.student_id).filter(
             SubmittedAssignment.assignment_id == record.id).all()
         by_student = {student: StudentRow(student) for (student,) in sorted(students)}
-        grades = (session.query(SubmittedAssignment.student_id, Notebook.name, BaseCell.name,
-                                Grade.score)
-                  .select_from(Grade)
-                  .join(BaseCell, BaseCell.id == Grade.cell_id)
-                  .join(SubmittedNotebook, SubmittedNotebook.id == Grade.notebook_id)
-                  .join(Notebook, Notebook.id == SubmittedNotebook.notebook_id)
-                  .join(SubmittedAssignment,
-                        SubmittedAssignment.id == SubmittedNotebook.assignment_id)
-                  .filter(SubmittedAssignment.assignment_id == record.id).all())
+        grades = class_grades(session, record.id, "score")
         for student, notebook_name, cell_name, score in grades:
             label = _label(notebook_name, cell_name, several)
             by_student[student].scores[label] = float(score or 0.0)
