@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from corpus import Answers, Case, changed
 
-# A functional CNN that outputs logits (from_logits=True), validated on a split of its own.
+# A functional CNN that outputs logits (from_logits=True), validated on a split of its own. Its
+# size and epochs keep it clear of the 0.9 bar whatever the seed (0.93 on grader-only images
+# over three seeds; 16 filters for 4 epochs scored 0.89 to 0.92, on either side of it).
 _FUNCTIONAL_CNN = {
     "build-model": '''\
 def build_model():
     inputs = keras.Input(shape=(28, 28, 1))
-    features = keras.layers.Conv2D(16, 3, activation="relu")(inputs)
+    features = keras.layers.Conv2D(32, 3, activation="relu")(inputs)
     features = keras.layers.MaxPooling2D()(features)
     features = keras.layers.Flatten()(features)
     logits = keras.layers.Dense(10)(features)
@@ -21,7 +23,7 @@ def build_model():
 ''',
     "train-model": '''\
 model = build_model()
-history = model.fit(x_train, y_train, validation_split=0.15, epochs=min(4, EPOCHS_CAP),
+history = model.fit(x_train, y_train, validation_split=0.15, epochs=min(6, EPOCHS_CAP),
                     batch_size=64, verbose=0)
 print(history.history["val_accuracy"])
 ''',
