@@ -534,11 +534,13 @@ BROKEN_MESSAGES = {
 # and the precision reported at the default 0.5 instead of at the chosen threshold.
 _MSE_LOSS = ('loss="binary_crossentropy"', 'loss="mse"')
 _PRECISION_AT_HALF = ("flagged = scores >= threshold", "flagged = scores >= 0.5")
-# a6: a dense network on the flattened image, no convolution (it is accurate enough).
+# a6: a dense network on the flattened image, no convolution. 128 hidden units keep it clear of
+# the recall bar whatever the run (64 units: the weakest class at 0.81 to 0.89 over four seeds on
+# grader-only images, under the bar in one CI run; 128 units: 0.86 to 0.89).
 _NO_CONVOLUTION = ('keras.layers.Conv2D(16, kernel_size=3, activation="relu"),\n'
                    '        keras.layers.Flatten(),',
                    'keras.layers.Flatten(),\n'
-                   '        keras.layers.Dense(64, activation="relu"),')
+                   '        keras.layers.Dense(128, activation="relu"),')
 # a6: the 8s, the digit the reference model confuses most, left out of training.
 _WITHOUT_EIGHTS = ("history = model.fit(x_train, y_train,",
                    "keep = y_train != 8\nhistory = model.fit(x_train[keep], y_train[keep],")
